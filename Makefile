@@ -1,0 +1,51 @@
+# musiclib — two commands on a fresh machine:
+#   make run    set up .venv and run the main job on the embedded folk corpus
+#   make test   set up .venv and run the whole test suite (units + notebooks under nbval)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.musiclib-installed
+RUN    ?= default
+
+.PHONY: setup run quick test benchmark figures clean help
+
+help:
+	@echo "make run        set up and run the walkthrough on the embedded folk corpus"
+	@echo "make quick      the same in quick mode (small models, a few minutes)"
+	@echo "make test       set up and run the test suite"
+	@echo "make benchmark  run the benchmarks"
+	@echo "make clean      remove .venv and caches"
+
+$(STAMP): requirements.txt pyproject.toml
+	@echo "==> Setting up $(VENV) (Python: $$($(PYTHON) --version 2>&1))"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "==> Installing requirements (about 3 GB the first time; reused afterwards)"
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@echo "==> Installing musiclib in editable mode"
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@$(BIN)/python -c "import fluidsynth" 2>/dev/null \
+		&& echo "==> FluidSynth found: audio renders with a real SoundFont synthesizer" \
+		|| echo "==> FluidSynth not found (apt-get install fluidsynth): audio falls back to musiclib's additive synthesizer"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+	@echo "==> $(VENV) is ready"
+
+run: setup
+	@echo "==> Running the walkthrough on the embedded folk corpus into runs/$(RUN)/"
+	$(BIN)/musiclib pipeline --name $(RUN)
+
+quick: setup
+	@echo "==> Running the walkthrough in quick mode into runs/quick/"
+	$(BIN)/musiclib pipeline --name quick --quick
+
+test: setup
+	@echo "==> Running the test suite (notebooks in quick mode)"
+	$(BIN)/python -m pytest
+
+benchmark: setup
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,207 @@
+"""Plot helpers in librosa's manner: each takes ``ax=None``, returns the artist, never shows.
+
+Pass an ``ax`` to place a plot in your own figure; without one the current axes
+(``matplotlib.pyplot.gca()``) are used.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Sequence
+
+import numpy as np
+
+from musiclib.tune import Tune
+
+__all__ = [
+    "piano_roll",
+    "roll_image",
+    "pitch_histogram",
+    "counter_bars",
+    "value_histogram",
+    "loss_curves",
+    "save_figure",
+]
+
+_TRACK_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
+_NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+def _axes(ax):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        ax = plt.gca()
+    return ax
+
+
+def _pitch_label(pitch: int) -> str:
+    return f"{_NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+def piano_roll(
+    tune: Tune,
+    *,
+    ax=None,
+    start: float = 0.0,
+    end: float | None = None,
+    show_bars: bool = True,
+    title: str | None = None,
+):
+    """Draw a tune's notes as horizontal bars (time in quarter notes, pitch upwards).
+
+    Parameters
+    ----------
+    tune
+        The tune to draw; each track gets its own colour.
+    ax
+        Axes to draw into (default: current axes).
+    start, end
+        Time window in quarter notes (default: the whole tune).
+    show_bars
+        Draw bar lines from the tune's meter.
+    title
+        Axes title (default: the tune's title).
+
+    Returns
+    -------
+    matplotlib.collections.PolyCollection
+        The collection of the last track drawn (``None`` for a tune with no notes).
+    """
+    from matplotlib.collections import PolyCollection
+
+    ax = _axes(ax)
+    end = tune.end if end is None else end
+    artist = None
+    for i, track in enumerate(tune.tracks):
+        notes = track.notes
+        keep = (notes["start"] < end) & (notes["start"] + notes["duration"] > start)
+        notes = notes[keep]
+        if not len(notes):
+            continue
+        x0, x1 = notes["start"], notes["start"] + notes["duration"]
+        y0, y1 = notes["pitch"] - 0.4, notes["pitch"] + 0.4
+        verts = np.stack([np.c_[x0, y0], np.c_[x0, y1], np.c_[x1, y1], np.c_[x1, y0]], axis=1)
+        artist = PolyCollection(
+            verts, facecolors=_TRACK_COLORS[i % len(_TRACK_COLORS)], edgecolors="black", linewidths=0.3,
+            label=track.name or f"track {i}",
+        )
+        ax.add_collection(artist)
+    lowest, highest = tune.pitch_range()
+    if highest >= lowest:
+        ax.set_ylim(lowest - 2, highest + 2)
+        ticks = [p for p in range(lowest - 1, highest + 2) if p % 12 == 0] or [lowest]
+        ax.set_yticks(ticks, [_pitch_label(p) for p in ticks])
+    ax.set_xlim(start, end)
+    if show_bars:
+        for bar in tune.bar_starts(end):
+            if bar >= start:
+                ax.axvline(bar, color="grey", linewidth=0.5, alpha=0.5)
+    ax.set_xlabel("time (quarter notes)")
+    ax.set_ylabel("pitch")
+    ax.set_title(tune.title if title is None else title)
+    if len(tune.tracks) > 1:
+        ax.legend(loc="upper right", fontsize="small")
+    return artist
+
+
+def roll_image(roll: np.ndarray, *, ax=None, lowest_pitch: int = 0, steps_per_bar: int | None = None, title: str = ""):
+    """Show a piano-roll array ``(steps, pitches[, tracks])`` as an image; tracks get colours.
+
+    Returns
+    -------
+    matplotlib.image.AxesImage
+    """
+    ax = _axes(ax)
+    roll = np.asarray(roll, dtype=float)
+    if roll.ndim == 2:
+        roll = roll[..., None]
+    if roll.ndim == 4:  # bars × steps × pitches × tracks
+        steps_per_bar = roll.shape[1] if steps_per_bar is None else steps_per_bar
+        roll = roll.reshape(-1, *roll.shape[2:])
+    from matplotlib.colors import to_rgb
+
+    image = np.ones((roll.shape[1], roll.shape[0], 3))
+    for track in range(roll.shape[2]):
+        color = np.array(to_rgb(_TRACK_COLORS[track % len(_TRACK_COLORS)]))
+        active = roll[:, :, track].T[..., None]
+        image = image * (1 - active) + color * active
+    artist = ax.imshow(
+        image, origin="lower", aspect="auto", interpolation="nearest",
+        extent=(0, roll.shape[0], lowest_pitch - 0.5, lowest_pitch + roll.shape[1] - 0.5),
+    )
+    if steps_per_bar:
+        for x in range(0, roll.shape[0] + 1, steps_per_bar):
+            ax.axvline(x, color="grey", linewidth=0.5)
+    ax.set_xlabel("time step")
+    ax.set_ylabel("pitch")
+    ax.set_title(title)
+    return artist
+
+
+def pitch_histogram(pitches: np.ndarray, *, ax=None, title: str = "Pitch distribution"):
+    """Bar chart of how often each MIDI pitch occurs. Returns the ``BarContainer``."""
+    ax = _axes(ax)
+    pitches = np.asarray(pitches, dtype=int)
+    if not len(pitches):
+        return ax.bar([], [])
+    values, counts = np.unique(pitches, return_counts=True)
+    artist = ax.bar(values, counts, width=0.9)
+    ticks = [p for p in range(values.min(), values.max() + 1) if p % 12 == 0]
+    ax.set_xticks(ticks, [_pitch_label(p) for p in ticks])
+    ax.set_xlabel("pitch")
+    ax.set_ylabel("notes")
+    ax.set_title(title)
+    return artist
+
+
+def counter_bars(counts: Counter, *, ax=None, top: int = 12, title: str = "", xlabel: str = "", sort_keys: bool = False):
+    """Bar chart of the ``top`` most common entries of a Counter. Returns the ``BarContainer``."""
+    ax = _axes(ax)
+    items = counts.most_common(top)
+    if sort_keys:
+        items = sorted(items)
+    labels = [str(k) if not isinstance(k, float) else f"{k:g}" for k, _ in items]
+    artist = ax.bar(range(len(items)), [v for _, v in items])
+    ax.set_xticks(range(len(items)), labels, rotation=45 if max(map(len, labels), default=0) > 4 else 0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("count")
+    ax.set_title(title)
+    return artist
+
+
+def value_histogram(values: Sequence[float], *, ax=None, bins: int = 30, title: str = "", xlabel: str = "", **kwargs):
+    """Histogram of numbers (e.g. notes per tune). Returns the patches."""
+    ax = _axes(ax)
+    _, _, patches = ax.hist(np.asarray(values), bins=bins, **kwargs)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("count")
+    ax.set_title(title)
+    return patches
+
+
+def loss_curves(history: dict[str, Sequence[float]], *, ax=None, keys: Sequence[str] | None = None, title: str = "Loss"):
+    """Plot training curves (e.g. ``loss`` and ``val_loss`` per epoch). Returns the lines."""
+    ax = _axes(ax)
+    keys = list(history) if keys is None else list(keys)
+    lines = []
+    for key in keys:
+        values = np.asarray(history[key], dtype=float)
+        (line,) = ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, label=key)
+        lines.append(line)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    return lines
+
+
+def save_figure(figure, path, *, dpi: int = 120) -> None:
+    """Save a figure atomically (PNG/SVG/PDF by suffix)."""
+    from pathlib import Path
+
+    from musiclib._files import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
