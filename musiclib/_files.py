@@ -19,6 +19,13 @@ from typing import Any, Iterator
 __all__ = ["atomic_path", "atomic_write", "write_json", "read_json", "sha256_file", "sha256_bytes"]
 
 _CHUNK = 1 << 20
+_FILE_MODE = 0o666
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -46,6 +53,7 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, _FILE_MODE & ~_umask())  # mkstemp makes 0600 files; give the usual mode
         os.replace(tmp, path)
     finally:
         if tmp.exists():
