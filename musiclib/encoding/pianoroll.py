@@ -1,0 +1,245 @@
+"""Multi-track piano rolls for the GAN (MuseGAN's layout: time x pitch x track).
+
+A roll is a boolean array of shape ``(n_steps, n_pitches, n_tracks)``; cell
+``[t, p, k]`` is on when a note of pitch ``lowest_pitch + p`` in track ``k`` sounds
+during step ``t``. Kept: onsets and ends on the step grid (a sixteenth by default),
+pitch and track. Lost: velocity, tempo, key, meter, notes outside the pitch range,
+and the boundary between two repeated notes of one pitch (they merge into one long
+note, as in every piano roll), and silence after the last note (pass ``n_steps``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from musiclib.encoding._base import (
+    ConfigMixin,
+    bar_lines,
+    check_int,
+    check_number,
+    gather_notes,
+    signatures_or_default,
+    to_steps,
+    track_names,
+)
+from musiclib.tune import DEFAULT_QPM, Tempo, TimeSignature, Track, Tune, make_notes
+
+__all__ = ["PianoRollEncoding"]
+
+_MIDI_PITCHES = 128
+_QUARTERS_PER_WHOLE = 4
+_DEFAULT_VELOCITY = 80
+_ROLL_DIMS = 3
+_BARRED_ROLL_DIMS = 4
+
+
+@dataclass(frozen=True)
+class PianoRollEncoding(ConfigMixin):
+    """Boolean piano rolls ``(steps, pitches, tracks)``.
+
+    Parameters
+    ----------
+    steps_per_quarter
+        Time resolution in steps per quarter note (4: a sixteenth-note grid).
+    lowest_pitch, n_pitches
+        The pitch rows: ``lowest_pitch .. lowest_pitch + n_pitches - 1`` (MuseGAN's
+        84 pitches from C1 by default).
+    n_tracks
+        Tracks kept apart; later pitched tracks merge into the last, drums are
+        dropped (the rule of :class:`~musiclib.encoding.events.EventEncoding`).
+    """
+
+    name: ClassVar[str] = "pianoroll"
+
+    steps_per_quarter: int = 4
+    lowest_pitch: int = 24
+    n_pitches: int = 84
+    n_tracks: int = 2
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        check_int(owner, "steps_per_quarter", self.steps_per_quarter, minimum=1)
+        check_int(owner, "lowest_pitch", self.lowest_pitch, minimum=0, maximum=_MIDI_PITCHES - 1)
+        check_int(owner, "n_pitches", self.n_pitches, minimum=1, maximum=_MIDI_PITCHES - self.lowest_pitch)
+        check_int(owner, "n_tracks", self.n_tracks, minimum=1)
+
+    @property
+    def highest_pitch(self) -> int:
+        """The top pitch row's MIDI pitch."""
+        return self.lowest_pitch + self.n_pitches - 1
+
+    def steps_per_bar(self, meter: tuple[int, int] = (4, 4)) -> int:
+        """Steps in one bar of ``meter`` (16 for 4/4 at 4 steps per quarter).
+
+        Raises
+        ------
+        ValueError
+            If the bar is not a whole number of steps.
+        """
+        numerator, denominator = meter
+        steps = numerator * _QUARTERS_PER_WHOLE * self.steps_per_quarter / denominator
+        if numerator < 1 or denominator < 1 or steps != int(steps):
+            raise ValueError(
+                f"meter must be (numerator, denominator) with a bar of whole steps at "
+                f"{self.steps_per_quarter} steps per quarter, got {meter!r}"
+            )
+        return int(steps)
+
+    # ------------------------------------------------------------------ encoding
+
+    def encode(self, tune: Tune, *, n_steps: int | None = None) -> np.ndarray:
+        """The roll of ``tune``: a note covers steps ``[round(start), round(end))``, at least one.
+
+        Parameters
+        ----------
+        tune
+            The music.
+        n_steps
+            Length of the roll; notes past it are cut. Default: up to the end of the
+            last note (a tune does not record silence after it).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``bool``, shape ``(n_steps, n_pitches, n_tracks)``.
+        """
+        spq = self.steps_per_quarter
+        track, notes, _ = gather_notes(tune, self.n_tracks)
+        onset = to_steps(notes["start"], spq)
+        end = to_steps(notes["start"] + notes["duration"], spq)
+        end = np.maximum(end, onset + 1)
+        row = notes["pitch"].astype(np.int64) - self.lowest_pitch
+        keep = (row >= 0) & (row < self.n_pitches) & (end > 0)
+        onset, end, row, track = np.maximum(onset[keep], 0), end[keep], row[keep], track[keep]
+        if n_steps is None:
+            n_steps = int(end.max()) if len(end) else 0
+        else:
+            check_int(type(self).__name__ + ".encode", "n_steps", n_steps, minimum=0)
+            inside = onset < n_steps
+            onset, end = onset[inside], np.minimum(end[inside], n_steps)
+            row, track = row[inside], track[inside]
+        shape = (n_steps + 1, self.n_pitches, self.n_tracks)
+        size = int(np.prod(shape))
+        change = np.bincount(np.ravel_multi_index((onset, row, track), shape), minlength=size) - np.bincount(
+            np.ravel_multi_index((end, row, track), shape), minlength=size
+        )
+        return np.cumsum(change.reshape(shape)[:-1], axis=0) > 0
+
+    # ------------------------------------------------------------------ decoding
+
+    def decode(
+        self,
+        roll: np.ndarray,
+        *,
+        qpm: float = DEFAULT_QPM,
+        time_signature: tuple[int, int] = (4, 4),
+        threshold: float = 0.5,
+    ) -> Tune:
+        """A tune from a roll; each run of active steps of one pitch and track is one note.
+
+        Parameters
+        ----------
+        roll
+            ``(steps, pitches, tracks)`` or ``(bars, steps_per_bar, pitches, tracks)``
+            (bars are joined in order); ``bool``, or numbers compared with
+            ``threshold`` (a cell is on when ``> threshold``).
+        qpm, time_signature
+            Tempo and meter of the result.
+        threshold
+            For non-boolean rolls.
+
+        Returns
+        -------
+        Tune
+            ``n_tracks`` tracks (empty ones included); ``encode(decode(roll),
+            n_steps=len(roll))`` equals a boolean ``roll`` exactly (and so does
+            ``encode(decode(roll))`` when the last step sounds).
+
+        Raises
+        ------
+        ValueError
+            If the roll's shape does not fit this encoding.
+        """
+        owner = type(self).__name__ + ".decode"
+        check_number(owner, "qpm", qpm)
+        check_number(owner, "threshold", threshold, positive=False)
+        self.steps_per_bar(time_signature)
+        roll = np.asarray(roll)
+        if roll.ndim == _BARRED_ROLL_DIMS:
+            roll = roll.reshape(-1, *roll.shape[2:])
+        if roll.ndim != _ROLL_DIMS or roll.shape[1:] != (self.n_pitches, self.n_tracks):
+            raise ValueError(
+                f"roll must have shape (steps, {self.n_pitches}, {self.n_tracks}) or "
+                f"(bars, steps_per_bar, {self.n_pitches}, {self.n_tracks}), got {roll.shape}"
+            )
+        active = roll if roll.dtype == bool else roll > threshold
+        by_track = np.transpose(active, (2, 1, 0)).astype(np.int8)  # (track, pitch, step)
+        change = np.diff(by_track, axis=2, prepend=0, append=0)
+        k_on, p_on, t_on = np.nonzero(change == 1)
+        _, _, t_off = np.nonzero(change == -1)  # same (track, pitch) order, so pairs line up
+        spq = self.steps_per_quarter
+        tracks = []
+        for index, name in enumerate(track_names(self.n_tracks)):
+            mine = k_on == index
+            start, length = t_on[mine] / spq, (t_off[mine] - t_on[mine]) / spq
+            notes = make_notes(start, length, p_on[mine] + self.lowest_pitch, _DEFAULT_VELOCITY)
+            tracks.append(Track(notes=notes, name=name, program=0))
+        return Tune(
+            tracks=tuple(tracks),
+            time_signatures=(TimeSignature(0.0, *time_signature),),
+            tempos=(Tempo(0.0, float(qpm)),),
+        )
+
+    # ------------------------------------------------------------------ phrases
+
+    def bars(
+        self,
+        tune: Tune,
+        *,
+        bars_per_sample: int = 4,
+        hop_bars: int = 1,
+        meter: tuple[int, int] = (4, 4),
+    ) -> np.ndarray:
+        """Phrases of consecutive whole bars in ``meter``, cut on the tune's bar lines.
+
+        Bars are laid from 0 by the tune's meter map (a meter change inside a bar
+        takes effect at the next bar line); only runs of consecutive bars in exactly
+        ``meter`` are used, with a phrase starting every ``hop_bars`` bars.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``bool``, shape ``(n_samples, bars_per_sample, steps_per_bar, n_pitches,
+            n_tracks)``; ``n_samples`` is 0 when no phrase fits.
+        """
+        owner = type(self).__name__ + ".bars"
+        check_int(owner, "bars_per_sample", bars_per_sample, minimum=1)
+        check_int(owner, "hop_bars", hop_bars, minimum=1)
+        bar_steps = self.steps_per_bar(meter)
+        empty = np.zeros((0, bars_per_sample, bar_steps, self.n_pitches, self.n_tracks), dtype=bool)
+        signatures = signatures_or_default(tune)
+        starts, which = bar_lines(
+            [s.time for s in signatures], [s.bar_length for s in signatures], tune.end
+        )
+        matches = np.asarray([(s.numerator, s.denominator) == tuple(meter) for s in signatures], dtype=bool)
+        selected = np.flatnonzero(matches[which]) if len(which) else np.zeros(0, dtype=np.int64)
+        if len(selected) < bars_per_sample:
+            return empty
+        # runs of consecutive bar indices; phrases start every hop_bars inside a run
+        breaks = np.flatnonzero(np.diff(selected) != 1) + 1
+        run_starts = np.concatenate([[0], breaks])
+        run_ends = np.concatenate([breaks, [len(selected)]])
+        firsts = [
+            np.arange(a, b - bars_per_sample + 1, hop_bars)
+            for a, b in zip(run_starts.tolist(), run_ends.tolist())
+        ]
+        first = np.concatenate(firsts) if firsts else np.zeros(0, dtype=np.int64)
+        if not len(first):
+            return empty
+        bar_start = to_steps(starts[selected], self.steps_per_quarter)
+        roll = self.encode(tune, n_steps=int(bar_start.max()) + bar_steps)
+        per_bar = roll[bar_start[:, None] + np.arange(bar_steps)]  # (bars, steps, pitches, tracks)
+        return per_bar[first[:, None] + np.arange(bars_per_sample)]
