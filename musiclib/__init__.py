@@ -29,6 +29,7 @@ _SUBMODULES = (
     "notebook",
     "pipeline",
     "plots",
+    "prepare",
     "split",
     "stats",
     "training",
