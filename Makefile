@@ -27,6 +27,11 @@ $(STAMP): requirements.txt pyproject.toml
 	@$(BIN)/python -c "import fluidsynth" 2>/dev/null \
 		&& echo "==> FluidSynth found: audio renders with a real SoundFont synthesizer" \
 		|| echo "==> FluidSynth not found (apt-get install fluidsynth): audio falls back to musiclib's additive synthesizer"
+	@if [ -d .git ]; then \
+		$(BIN)/nbstripout --install >/dev/null && \
+		git config filter.nbstripout.clean '"$(CURDIR)/$(BIN)/python" -m nbstripout --keep-count' && \
+		echo "==> git filter installed: notebooks are committed without outputs (but cells tagged keep_output)"; \
+	fi
 	@touch $(STAMP)
 
 setup: $(STAMP)

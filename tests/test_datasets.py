@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA, assert_tunes_equal, tiny_tune, write_tiny_midi
+from support import SHARED_DATA, assert_tunes_equal, tiny_tune, write_tiny_midi
 
 import musiclib.io
 from musiclib import datasets

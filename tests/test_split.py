@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import tiny_tune
+from support import tiny_tune
 
 from musiclib.split import Split, split_corpus, split_ids
 

@@ -1,9 +1,9 @@
-"""Shared test helpers."""
+"""Shared test helpers (import as `from support import ...`; tests/ is on sys.path under pytest)."""
 
 from __future__ import annotations
 
 # ---------------------------------------------------------------------------
-# datasets / split helpers (owner: datasets.py engineer) — BEGIN
+# datasets / split helpers
 import os
 from pathlib import Path
 
@@ -49,5 +49,4 @@ def assert_tunes_equal(a: list[Tune], b: list[Tune]) -> None:
             np.testing.assert_array_equal(s.notes, t.notes)
 
 
-# datasets / split helpers — END
 # ---------------------------------------------------------------------------
