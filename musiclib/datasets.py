@@ -1254,6 +1254,21 @@ def _empty_message(layout: _Layout, skipped: list[tuple[str, str]], files: int) 
     )
 
 
+MAX_AUTO_WORKERS = 4
+"""Most processes ``load(workers=None)`` starts."""
+
+PARALLEL_MIN_FILES = 64
+"""Below this many files, ``load(workers=None)`` parses in the calling process."""
+
+
+def _auto_workers(workers: int | None, n_files: int) -> int:
+    if workers is not None:
+        return workers
+    if n_files < PARALLEL_MIN_FILES:
+        return 1
+    return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS))
+
+
 def load(
     name: str | os.PathLike = DEFAULT_DATASET,
     *,
@@ -1263,7 +1278,7 @@ def load(
     limits: ReadLimits = DEFAULT_LIMITS,
     keep_chords: bool = True,
     use_cache: bool = True,
-    workers: int = 1,
+    workers: int | None = None,
     progress: bool = False,
     allow_unverified: bool = False,
 ) -> Corpus:
@@ -1295,6 +1310,8 @@ def load(
         Read and write the parse cache in ``<data_home>/parsed/``.
     workers
         Parse in this many processes (the result is identical to serial parsing).
+        ``None`` (default) uses one process per CPU, up to :data:`MAX_AUTO_WORKERS`,
+        when there are more than :data:`PARALLEL_MIN_FILES` files to parse.
     progress
         Show tqdm bars.
     allow_unverified
@@ -1306,8 +1323,8 @@ def load(
         Unknown name, data absent without ``download=True``, failed download or
         verification, or no readable tune at all.
     """
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers!r}")
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be None or an integer >= 1, got {workers!r}")
     layout = _resolve(
         name,
         path=path,
@@ -1329,7 +1346,7 @@ def load(
     if cached is None:
         items = [(item.path, _display(item.rel)) for item in music]
         tunes, parse_skipped = _parse_all(
-            items, limits=limits, keep_chords=keep_chords, workers=workers, progress=progress
+            items, limits=limits, keep_chords=keep_chords, workers=_auto_workers(workers, len(items)), progress=progress
         )
         if use_cache and tunes:
             _write_cache(cache_folder, fingerprint, tunes, parse_skipped)
