@@ -35,7 +35,7 @@ __all__ = [
     "RUN_DIR_ENV",
 ]
 
-NOTEBOOKS = ("01_data_prep.ipynb",)
+NOTEBOOKS = ("01_data_prep.ipynb", "05_spectrogram_analysis.ipynb")
 """The walkthrough, in order. Later issues add training, generation, audio and evaluation."""
 
 QUICK_ENV = "MUSICLIB_QUICK"

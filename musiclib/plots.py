@@ -205,3 +205,169 @@ def save_figure(figure, path, *, dpi: int = 120) -> None:
     path = Path(path)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
+
+
+# --------------------------------------------------------------------------- audio features
+# The seed paper's figures (log-mel spectrogram, zero-crossing rate, chromagram) and
+# set-level comparisons; the arrays come from :mod:`musiclib.analysis`.
+
+__all__ += [
+    "mel_spectrogram",
+    "zcr_curve",
+    "chromagram",
+    "chroma_profiles",
+    "mel_profiles",
+    "feature_distributions",
+]
+
+_CHROMA_LABELS = _NOTE_NAMES
+
+
+def mel_spectrogram(
+    S_db: np.ndarray,
+    *,
+    sample_rate: int,
+    hop_length: int,
+    ax=None,
+    title: str = "",
+    colorbar: bool = False,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cmap: str = "magma",
+):
+    """Show a log-mel spectrogram (dB) on a mel frequency axis against time in seconds.
+
+    Pass the same ``vmin``/``vmax`` (e.g. -80 and 0 for ``power_to_db(ref=np.max)``)
+    to spectrograms shown side by side so that their colours mean the same levels.
+    ``colorbar=True`` adds a colour bar labelled in dB to the axes' figure.
+    Returns the ``QuadMesh``.
+    """
+    from musiclib.analysis import _librosa
+
+    librosa = _librosa(display=True)
+
+    ax = _axes(ax)
+    mesh = librosa.display.specshow(
+        np.asarray(S_db), sr=sample_rate, hop_length=hop_length, x_axis="time", y_axis="mel",
+        ax=ax, vmin=vmin, vmax=vmax, cmap=cmap,
+    )
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("frequency (Hz, mel scale)")
+    ax.set_title(title)
+    if colorbar:
+        ax.figure.colorbar(mesh, ax=ax, format="%+2.0f dB")
+    return mesh
+
+
+def zcr_curve(zcr: np.ndarray, *, sample_rate: int, hop_length: int, ax=None, title: str = "", **kwargs):
+    """Plot a frame-wise zero-crossing rate against time in seconds. Returns the ``Line2D``."""
+    from musiclib.analysis import _librosa
+
+    librosa = _librosa()
+
+    ax = _axes(ax)
+    values = np.asarray(zcr, dtype=float).reshape(-1)
+    times = librosa.frames_to_time(np.arange(len(values)), sr=sample_rate, hop_length=hop_length)
+    (line,) = ax.plot(times, values, **kwargs)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("zero-crossing rate (crossings per sample)")
+    ax.set_xlim(0, times[-1] if len(times) > 1 else 1)
+    ax.set_title(title)
+    return line
+
+
+def chromagram(
+    C: np.ndarray, *, sample_rate: int, hop_length: int, ax=None, title: str = "", colorbar: bool = False,
+    cmap: str = "Blues",
+):
+    """Show a chromagram (12 pitch classes × frames, values 0–1) against time. Returns the ``QuadMesh``."""
+    from musiclib.analysis import _librosa
+
+    librosa = _librosa(display=True)
+
+    ax = _axes(ax)
+    mesh = librosa.display.specshow(
+        np.asarray(C), sr=sample_rate, hop_length=hop_length, x_axis="time", y_axis="chroma",
+        ax=ax, vmin=0.0, vmax=1.0, cmap=cmap,
+    )
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("pitch class")
+    ax.set_title(title)
+    if colorbar:
+        ax.figure.colorbar(mesh, ax=ax)
+    return mesh
+
+
+def chroma_profiles(profiles: dict[str, np.ndarray], *, ax=None, title: str = "Mean pitch-class profile"):
+    """Grouped bars: one 12-bar pitch-class profile per named set. Returns the list of ``BarContainer``."""
+    ax = _axes(ax)
+    names = list(profiles)
+    width = 0.8 / max(len(names), 1)
+    containers = []
+    for i, name in enumerate(names):
+        values = np.asarray(profiles[name], dtype=float).reshape(-1)
+        if values.shape != (12,):
+            raise ValueError(f"profile {name!r} must have 12 values (C..B), got shape {values.shape}")
+        offsets = np.arange(12) - 0.4 + width * (i + 0.5)
+        containers.append(ax.bar(offsets, values, width=width, label=name))
+    ax.set_xticks(range(12), _CHROMA_LABELS)
+    ax.set_xlabel("pitch class")
+    ax.set_ylabel("share of chroma energy")
+    ax.set_title(title)
+    if names:
+        ax.legend(fontsize="small")
+    return containers
+
+
+def mel_profiles(
+    profiles: dict[str, np.ndarray], *, sample_rate: int, ax=None, title: str = "Mean log-mel spectrum",
+):
+    """Lines: a mean log-mel frame (dB per mel band) per named set, on a mel frequency axis.
+
+    The x axis is in mels (band centres), labelled in Hz. Returns the list of ``Line2D``.
+    """
+    from musiclib.analysis import _librosa
+
+    librosa = _librosa()
+    ax = _axes(ax)
+    lines = []
+    fmax = sample_rate / 2
+    for name, values in profiles.items():
+        values = np.asarray(values, dtype=float).reshape(-1)
+        centres = librosa.mel_frequencies(len(values) + 2, fmin=0.0, fmax=fmax)[1:-1]
+        (line,) = ax.plot(librosa.hz_to_mel(centres), values, label=name)
+        lines.append(line)
+    ticks = [hz for hz in (0, 500, 1000, 2000, 4000, 8000, 16000) if hz <= fmax]
+    ax.set_xticks(librosa.hz_to_mel(np.asarray(ticks, dtype=float)), [f"{hz:g}" for hz in ticks])
+    ax.set_xlabel("frequency (Hz, mel scale)")
+    ax.set_ylabel("dB below the piece's loudest bin")
+    ax.set_title(title)
+    if lines:
+        ax.legend(fontsize="small")
+    return lines
+
+
+def feature_distributions(values: dict[str, np.ndarray], *, ax=None, title: str = "", xlabel: str = ""):
+    """One horizontal box plot per named set, with every piece drawn as a dot over it.
+
+    Box plots with the points stay readable for a handful of pieces per set, where
+    histograms do not. The first set is on top; dots take the colours ``C0``, ``C1``,
+    … in order, as the lines and bars of the other helpers do. Returns the dict of
+    artists from ``Axes.boxplot``.
+    """
+    ax = _axes(ax)
+    names = list(values)
+    data = [np.asarray(values[name], dtype=float).reshape(-1) for name in names]
+    positions = np.arange(len(names))[::-1] + 1.0  # first set on top
+    artists = ax.boxplot(
+        data, positions=positions, orientation="horizontal", widths=0.6, showfliers=False,
+        medianprops={"color": "black"},
+    ) if data else {}
+    rng = np.random.default_rng(0)  # fixed jitter: the same figure every time
+    for i, (position, points) in enumerate(zip(positions, data)):
+        jitter = rng.uniform(-0.18, 0.18, size=len(points))
+        ax.scatter(points, position + jitter, s=12, alpha=0.7, zorder=3, color=f"C{i % 10}")
+    ax.set_yticks(positions, names)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    return artists
