@@ -1,0 +1,392 @@
+"""Generate music from a trained model: token sampling, decoding and MIDI output.
+
+Generation carries the LSTM's recurrent state forward one token at a time through
+:func:`musiclib.models.build_step_model`, so each new token costs one step of the
+network (the classic tutorial re-ran a whole 100-token window per new token).
+Sampling uses ``numpy.random.default_rng(seed)``: the same model, primer, parameters
+and seed give the same tokens, hence byte-identical MIDI files.
+
+N-gram baselines from :mod:`musiclib.baselines` generate through the same function:
+pass ``ModelParts(model=ngram, vocab=vocab)``.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+
+__all__ = [
+    "ModelParts",
+    "GenerationResult",
+    "sample_tokens",
+    "generate_midi",
+    "primer_from_tune",
+    "next_token",
+    "check_sampling",
+    "DEFAULT_PRIMER",
+    "BAR_TOKEN",
+    "BANNED_TOKENS",
+    "MAX_TOKENS_PER_BAR",
+]
+
+BAR_TOKEN = "Bar"
+"""The token that opens a bar in the event encoding (counted by ``n_bars``)."""
+
+DEFAULT_PRIMER = ("BOS",)
+"""What generation starts from when no primer is given."""
+
+MAX_TOKENS_PER_BAR = 512
+"""With ``n_bars`` but no ``max_tokens``, generation still stops after
+``n_bars * MAX_TOKENS_PER_BAR`` tokens, in case the model never opens a bar."""
+
+BANNED_TOKENS = ("PAD", "BOS", "UNK")
+"""Tokens never sampled: padding, a second sequence start and the unknown token."""
+
+_PREVIEW = 5  # unknown primer tokens named in an error message
+_step_models: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+
+
+class ModelParts(NamedTuple):
+    """What generation needs when there is no :class:`~musiclib.bundle.Bundle`.
+
+    Attributes
+    ----------
+    model
+        A Keras model from :func:`~musiclib.models.build_lstm`, or an object with
+        ``distribution(context_ids) -> probabilities`` (the n-gram baselines).
+    vocab
+        The vocabulary the model predicts.
+    config
+        The model's :class:`~musiclib.models.LSTMConfig` (Keras models only).
+    encoding
+        The token encoding, needed only to decode (:func:`generate_midi`).
+    """
+
+    model: Any
+    vocab: Any
+    config: Any = None
+    encoding: Any = None
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """What :func:`generate_midi` produced.
+
+    Attributes
+    ----------
+    tokens
+        The token sequence, primer included.
+    tune
+        The decoded tune.
+    dropped
+        Ill-formed tokens the decoder had to drop (0 for a well-formed sequence).
+    path
+        The MIDI file written.
+    """
+
+    tokens: list[str]
+    tune: Any
+    dropped: int
+    path: Path
+
+
+def check_sampling(
+    *,
+    max_tokens: int | None,
+    n_bars: int | None,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    greedy: bool,
+    seed: int,
+) -> None:
+    """Validate sampling parameters; raise ``ValueError`` naming the bad one."""
+
+    def positive_int(name: str, value: Any) -> None:
+        if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+
+    positive_int("max_tokens", max_tokens)
+    positive_int("n_bars", n_bars)
+    positive_int("top_k", top_k)
+    if max_tokens is None and n_bars is None:
+        raise ValueError("give max_tokens or n_bars (or both): generation needs a length limit")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not np.isfinite(temperature):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0 (use greedy=True for argmax), got {temperature!r}")
+    if top_p is not None and (
+        isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1
+    ):
+        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    if not isinstance(greedy, bool):
+        raise ValueError(f"greedy must be True or False, got {greedy!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+
+
+def next_token(
+    logits: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    greedy: bool = False,
+) -> int:
+    """Pick one token id from unnormalised log-probabilities.
+
+    ``-inf`` entries are never picked. Greedy takes the argmax (first on ties);
+    otherwise the logits are divided by ``temperature``, cut to the ``top_k`` most
+    probable and then to the smallest set whose probability reaches ``top_p``
+    (nucleus sampling), renormalised, and one id is drawn with a single
+    ``rng.random()`` call.
+    """
+    logits = np.asarray(logits, dtype=np.float64).reshape(-1)
+    if greedy:
+        return int(np.argmax(logits))
+    scaled = logits / temperature
+    if top_k is not None and top_k < scaled.size:
+        cutoff = np.partition(scaled, -top_k)[-top_k]
+        scaled = np.where(scaled >= cutoff, scaled, -np.inf)
+    probs = np.exp(scaled - scaled.max())
+    probs /= probs.sum()
+    if top_p is not None and top_p < 1:
+        order = np.argsort(-probs, kind="stable")
+        cumulative = np.cumsum(probs[order])
+        keep = int(np.searchsorted(cumulative, top_p)) + 1
+        mask = np.zeros_like(probs, dtype=bool)
+        mask[order[:keep]] = True
+        probs = np.where(mask, probs, 0.0)
+    cumulative = np.cumsum(probs)
+    index = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
+    index = min(index, probs.size - 1)
+    while probs[index] == 0:  # only reachable through float rounding at the top end
+        index -= 1
+    return index
+
+
+def _parts(source: Any) -> ModelParts:
+    if isinstance(source, ModelParts):
+        return source
+    if hasattr(source, "model") and hasattr(source, "vocab") and hasattr(source, "config"):
+        return ModelParts(source.model, source.vocab, source.config, getattr(source, "encoding", None))
+    if isinstance(source, tuple) and 2 <= len(source) <= 4:
+        return ModelParts(*source)
+    raise TypeError(
+        "sample_tokens needs a Bundle or ModelParts(model, vocab, config, encoding), "
+        f"got {type(source).__name__}"
+    )
+
+
+def _step_model(model: Any, config: Any) -> Any:
+    from musiclib.models.lstm import build_step_model
+
+    try:
+        cached = _step_models.get(model)
+    except TypeError:
+        cached = None
+    if cached is None:
+        if config is None:
+            raise ValueError("config is required to generate from a Keras model (ModelParts.config)")
+        cached = build_step_model(model, config)
+        try:
+            _step_models[model] = cached
+        except TypeError:
+            pass
+    return cached
+
+
+class _LSTMStepper:
+    """Feeds tokens one at a time and returns the next-token logits."""
+
+    def __init__(self, model: Any, config: Any) -> None:
+        self.step = _step_model(model, config)
+        self.states = [np.zeros((1, units), dtype=np.float32) for units in config.lstm_units for _ in range(2)]
+
+    def __call__(self, token_id: int) -> np.ndarray:
+        outputs = self.step.predict_on_batch([np.array([[token_id]], dtype=np.int32), *self.states])
+        self.states = [np.asarray(state) for state in outputs[1:]]
+        return np.asarray(outputs[0], dtype=np.float64)[0]
+
+
+class _DistributionStepper:
+    """The same interface for models that give a next-token distribution from context ids."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.context: list[int] = []
+
+    def __call__(self, token_id: int) -> np.ndarray:
+        self.context.append(int(token_id))
+        probs = np.asarray(self.model.distribution(self.context), dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            return np.log(probs)
+
+
+def sample_tokens(
+    source: Any,
+    *,
+    primer: Sequence[str] | None = None,
+    max_tokens: int | None = None,
+    n_bars: int | None = None,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    greedy: bool = False,
+    seed: int = 0,
+    bar_token: str = BAR_TOKEN,
+) -> list[str]:
+    """Generate a token sequence.
+
+    Parameters
+    ----------
+    source
+        A :class:`~musiclib.bundle.Bundle`, or :class:`ModelParts` (a Keras model
+        with its config, or an n-gram baseline, plus the vocabulary).
+    primer
+        Tokens fed before sampling starts (default ``["BOS"]``). Tokens the
+        vocabulary lacks are an error.
+    max_tokens
+        Most tokens to generate after the primer.
+    n_bars
+        Number of new bars: generation stops before the ``n_bars + 1``-th
+        ``bar_token`` it would emit (``Bar`` *opens* a bar in the event encoding),
+        so the result holds ``n_bars`` new bars. Without ``max_tokens``, at most
+        ``n_bars * MAX_TOKENS_PER_BAR`` tokens are generated.
+    temperature
+        Divides the logits; below 1 is more conservative, above 1 more adventurous.
+    top_k
+        Sample only among the ``top_k`` most probable tokens.
+    top_p
+        Nucleus sampling: only among the most probable tokens whose probabilities
+        sum to at least ``top_p``.
+    greedy
+        Always take the most probable token (ignores the sampling options).
+    seed
+        Seed of ``numpy.random.default_rng``; same seed and parameters, same tokens.
+    bar_token
+        The token counted by ``n_bars``.
+
+    Returns
+    -------
+    list of str
+        Primer followed by the generated tokens. Generation also stops at ``EOS``,
+        which is then included. PAD, BOS and UNK are never sampled.
+
+    Raises
+    ------
+    ValueError
+        For an invalid parameter (named in the message) or a primer token the
+        vocabulary lacks.
+    """
+    check_sampling(
+        max_tokens=max_tokens, n_bars=n_bars, temperature=temperature, top_k=top_k, top_p=top_p,
+        greedy=greedy, seed=seed,
+    )
+    parts = _parts(source)
+    vocab = parts.vocab
+    primer_tokens = list(DEFAULT_PRIMER if primer is None else primer)
+    if not primer_tokens:
+        raise ValueError("primer must hold at least one token (e.g. ['BOS'])")
+    unknown = [token for token in primer_tokens if token not in vocab]
+    if unknown:
+        raise ValueError(f"primer tokens not in the vocabulary: {sorted(set(unknown))[:_PREVIEW]}")
+    primer_ids = [int(i) for i in vocab.encode(primer_tokens)]
+    banned = [vocab.id(token) for token in BANNED_TOKENS if token in vocab]
+    eos_id = vocab.id("EOS") if "EOS" in vocab else None
+    bar_id = vocab.id(bar_token) if bar_token in vocab else None
+    if n_bars is not None and bar_id is None:
+        raise ValueError(f"n_bars needs the bar token {bar_token!r}, which this vocabulary lacks")
+
+    if hasattr(parts.model, "distribution"):
+        stepper: Any = _DistributionStepper(parts.model)
+    else:
+        stepper = _LSTMStepper(parts.model, parts.config)
+    rng = np.random.default_rng(seed)
+    logits = None
+    for token_id in primer_ids:
+        logits = stepper(token_id)
+    generated: list[int] = []
+    bars = 0
+    limit = max_tokens if max_tokens is not None else n_bars * MAX_TOKENS_PER_BAR
+    while len(generated) < limit:
+        logits = np.array(logits, dtype=np.float64)
+        logits[banned] = -np.inf
+        token_id = next_token(logits, rng, temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)
+        if token_id == bar_id and n_bars is not None:
+            if bars == n_bars:
+                break
+            bars += 1
+        generated.append(token_id)
+        if token_id == eos_id or len(generated) >= limit:
+            break
+        logits = stepper(token_id)
+    return primer_tokens + vocab.decode(generated)
+
+
+def generate_midi(source: Any, path: str | os.PathLike, **options: Any) -> GenerationResult:
+    """Generate tokens, decode them with the bundle's encoding and write a MIDI file.
+
+    Parameters
+    ----------
+    source
+        A :class:`~musiclib.bundle.Bundle` (or :class:`ModelParts` with ``encoding``).
+    path
+        Where to write the MIDI file (atomically).
+    **options
+        The keyword options of :func:`sample_tokens`.
+
+    Returns
+    -------
+    GenerationResult
+        Tokens, decoded tune, ``dropped`` (ill-formed tokens the decoder skipped) and
+        the path. The same seed and options give a byte-identical file.
+    """
+    from musiclib.io import write_midi
+
+    parts = _parts(source)
+    if parts.encoding is None:
+        raise ValueError("generate_midi needs the encoding to decode tokens (a Bundle, or ModelParts.encoding)")
+    tokens = sample_tokens(parts, **options)
+    decoded = parts.encoding.decode(tokens)
+    written = write_midi(decoded.tune, path)
+    return GenerationResult(tokens=tokens, tune=decoded.tune, dropped=int(decoded.dropped), path=Path(written))
+
+
+def primer_from_tune(encoding: Any, tune: Any, *, n_bars: int, bar_token: str = BAR_TOKEN) -> list[str]:
+    """The tokens of a tune's first ``n_bars`` bars, to prime generation.
+
+    Parameters
+    ----------
+    encoding
+        A token encoding (``encode(tune) -> list[str]``).
+    tune
+        The tune, e.g. one from the test split.
+    n_bars
+        Bars to keep (0 keeps only the opening tokens before the first bar, such as
+        ``BOS Meter_6/8``).
+    bar_token
+        The token that opens a bar.
+
+    Returns
+    -------
+    list of str
+        ``BOS`` and everything before the ``n_bars + 1``-th bar token; never ``EOS``
+        (a tune shorter than ``n_bars`` is returned whole, without its ``EOS``).
+    """
+    if not isinstance(n_bars, (int, np.integer)) or isinstance(n_bars, bool) or n_bars < 0:
+        raise ValueError(f"n_bars must be a non-negative integer, got {n_bars!r}")
+    tokens = list(encoding.encode(tune))
+    bars = 0
+    for index, token in enumerate(tokens):
+        if token == bar_token:
+            if bars == n_bars:
+                return tokens[:index]
+            bars += 1
+    return [token for token in tokens if token != "EOS"]

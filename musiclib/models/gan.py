@@ -1,0 +1,656 @@
+"""A multi-track piano-roll GAN in the spirit of MuseGAN, trained as a WGAN-GP.
+
+Why not the classic Keras "music GAN"? That model maps noise through dense layers to
+100 note *indices* and trains it like an image GAN: the discriminator sees a vector of
+numbers whose order and scale mean nothing to a convolution, and the generator never
+learns rhythm, harmony or bar structure. This module generates **piano rolls**
+(``bars x steps x pitches x tracks``, the layout of
+:class:`~musiclib.encoding.PianoRollEncoding`), so every output cell is "this pitch
+sounds in this track at this sixteenth", and both networks are convolutional along
+time and pitch.
+
+Generator (:func:`build_generator`)
+    A shared latent vector (``latent_dim``: the phrase's "style") plus one latent vector
+    per bar (``bar_latent_dim``: what changes from bar to bar). A small *temporal*
+    network turns the shared vector into a per-bar code as well (MuseGAN's temporal
+    generator), so bars of one phrase are related but not identical. Each bar's code
+    goes through a dense layer to a coarse ``(4 steps, 7 octaves)`` grid, transposed
+    convolutions double the time resolution twice (kernel = stride, so bars stay
+    separate), a ``(1, 12)``-stride-12 transposed convolution writes the twelve pitch
+    classes of each octave, and a last convolution over three steps (which sees across
+    a bar line) gives one sigmoid output per track.
+Critic (:func:`build_critic`)
+    No batch normalisation (it would break the gradient penalty, which is taken per
+    sample); optional layer normalisation. Three streams, as in MuseGAN's discriminator:
+    a pitch-time convolution stack over the roll, a *chroma* stream (the roll folded
+    into 12 pitch classes, which makes harmony easy to judge) and an *onset* stream (a
+    convolution seeing two consecutive steps across all pitches, which makes note starts,
+    note lengths and polyphony easy to judge). Their features meet in one linear score.
+Training (:class:`MusicGAN`)
+    A ``keras.Model`` with its own ``train_step``: ``critic_steps`` critic updates (each
+    on its own slice of real phrases) per generator update, Wasserstein loss with a
+    gradient penalty on random interpolates between real and generated phrases
+    (Gulrajani et al. 2017), Adam with ``beta_1=0.5, beta_2=0.9``. Because the networks
+    are updated inside one ``train_step``, nothing is ever "frozen", so the Keras 3
+    trap of ``discriminator.trainable = False`` in a combined model does not arise.
+
+The ``"paper"`` preset keeps the seed paper's set-up as a baseline: dense networks
+(``architecture="dense"``) and the original GAN loss (``loss="gan"``: binary
+cross-entropy on logits, one discriminator step per generator step), trained 4 epochs.
+
+Backend: the builders and :meth:`MusicGAN.generate` use only Keras APIs (``keras.layers``,
+``keras.ops``, ``keras.random`` with explicit seeds). :meth:`MusicGAN.train_step` uses
+``tf.GradientTape`` (nested, for the gradient penalty) and so runs on the TensorFlow
+backend only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import keras
+import numpy as np
+
+__all__ = [
+    "GANConfig",
+    "PRESETS",
+    "ARCHITECTURES",
+    "LOSSES",
+    "NORMS",
+    "LOSS_NAMES",
+    "gan_config_for",
+    "build_generator",
+    "build_critic",
+    "MusicGAN",
+    "phrase_shape",
+]
+
+ARCHITECTURES = ("conv", "dense")
+"""``conv``: the MuseGAN-style networks; ``dense``: the seed paper's multilayer perceptrons."""
+
+LOSSES = ("wgan-gp", "gan")
+"""``wgan-gp``: Wasserstein loss with gradient penalty; ``gan``: the original
+(non-saturating) GAN loss with binary cross-entropy on logits."""
+
+NORMS = ("layer", "none")
+"""Normalisation inside the networks (never batch norm: see the module notes)."""
+
+LOSS_NAMES = ("d_loss", "g_loss", "gp", "real_score", "fake_score")
+"""What :meth:`MusicGAN.train_step` reports (means over the epoch in ``fit``'s history)."""
+
+_PITCHES_PER_OCTAVE = 12
+_COARSE_TIME = 4  # the generator starts from 4 coarse steps per bar and doubles twice
+_INIT_SEED_STRIDE = 1000
+_NOISE_DRAWS_PER_STEP = 1000  # > random draws in one train_step; keeps steps' noise apart
+_LEAKY_SLOPE = 0.2
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"GANConfig.{name} must be a positive integer, got {value!r}")
+
+
+def _positive_number(name: str, value: Any, *, allow_zero: bool = False) -> None:
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        kind = "a non-negative" if allow_zero else "a positive"
+        raise ValueError(f"GANConfig.{name} must be {kind} finite number, got {value!r}")
+
+
+def _int_tuple(name: str, value: Any, length: int | None = None) -> tuple[int, ...]:
+    if isinstance(value, list):
+        value = tuple(value)
+    if not isinstance(value, tuple) or not value:
+        raise ValueError(f"GANConfig.{name} must be a non-empty tuple of positive integers, got {value!r}")
+    for item in value:
+        _positive_int(name, item)
+    if length is not None and len(value) != length:
+        raise ValueError(f"GANConfig.{name} must hold exactly {length} integers, got {value!r}")
+    return tuple(int(v) for v in value)
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    """Every size and training setting of a piano-roll GAN (validated; saved as JSON).
+
+    Parameters
+    ----------
+    n_bars, steps_per_bar, n_pitches, n_tracks
+        The phrase shape ``(n_bars, steps_per_bar, n_pitches, n_tracks)``; it must match
+        the :class:`~musiclib.encoding.PianoRollEncoding` the data comes from (16 steps
+        per 4/4 bar at 4 steps per quarter, 84 pitches, 2 tracks for Nottingham).
+    latent_dim
+        Size of the shared latent vector (one per phrase).
+    bar_latent_dim
+        Size of the per-bar latent vectors (one per bar).
+    temporal_dim
+        Size of the per-bar code the temporal network derives from the shared vector.
+    architecture
+        ``"conv"`` (MuseGAN-style) or ``"dense"`` (the seed paper's baseline).
+    generator_filters
+        ``conv``: channels of the coarse grid, after each time doubling and of the
+        three-step convolution (4 numbers). ``dense``: units of the hidden layers.
+    critic_filters
+        ``conv``: channels per step, per beat and per bar (3 numbers). ``dense``: units
+        of the hidden layers.
+    norm
+        ``"layer"`` or ``"none"``: layer normalisation in both networks (off by default:
+        on 2 CPU cores it made a training step several times slower).
+    output_bias
+        Initial bias of the generator's output logits. About 2-5% of piano-roll cells
+        are on in folk music; -3 (sigmoid 0.047) starts the generator near that density
+        instead of at 50% noise.
+    loss
+        ``"wgan-gp"`` or ``"gan"`` (see :data:`LOSSES`).
+    critic_steps
+        Critic updates per generator update; each uses its own ``batch_size`` real
+        phrases, so a training batch holds ``critic_steps * batch_size`` phrases.
+    gp_weight
+        Weight of the gradient penalty (``wgan-gp`` only).
+    drift_weight
+        Weight of a small penalty on the real score squared (Karras et al. 2018), which
+        keeps the critic's scores near zero so they are comparable across epochs.
+    learning_rate, beta_1, beta_2
+        Adam's settings, for both networks.
+    batch_size
+        Phrases per critic (and generator) update.
+    epochs
+        Passes over the training phrases.
+    seed
+        Seed of weight initialisation, noise and data order.
+    sample_every
+        Save a sample grid every this many epochs (metrics are logged every epoch).
+    eval_samples
+        Phrases generated at the end of every epoch to compute the metrics.
+    """
+
+    n_bars: int = 4
+    steps_per_bar: int = 16
+    n_pitches: int = 84
+    n_tracks: int = 2
+    latent_dim: int = 64
+    bar_latent_dim: int = 32
+    temporal_dim: int = 32
+    architecture: str = "conv"
+    generator_filters: tuple[int, ...] = (128, 64, 64, 32)
+    critic_filters: tuple[int, ...] = (128, 128, 128)
+    norm: str = "none"
+    output_bias: float = -3.0
+    loss: str = "wgan-gp"
+    critic_steps: int = 5
+    gp_weight: float = 10.0
+    drift_weight: float = 1e-3
+    learning_rate: float = 1e-3
+    beta_1: float = 0.5
+    beta_2: float = 0.9
+    batch_size: int = 64
+    epochs: int = 20
+    seed: int = 0
+    sample_every: int = 1
+    eval_samples: int = 256
+
+    def __post_init__(self) -> None:
+        for name in (
+            "n_bars", "steps_per_bar", "n_pitches", "n_tracks", "latent_dim", "bar_latent_dim",
+            "temporal_dim", "critic_steps", "batch_size", "epochs", "sample_every", "eval_samples",
+        ):
+            _positive_int(name, getattr(self, name))
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"GANConfig.architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"GANConfig.loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.norm not in NORMS:
+            raise ValueError(f"GANConfig.norm must be one of {NORMS}, got {self.norm!r}")
+        conv = self.architecture == "conv"
+        object.__setattr__(
+            self, "generator_filters", _int_tuple("generator_filters", self.generator_filters, 4 if conv else None)
+        )
+        object.__setattr__(
+            self, "critic_filters", _int_tuple("critic_filters", self.critic_filters, 3 if conv else None)
+        )
+        if conv and self.steps_per_bar % _COARSE_TIME:
+            raise ValueError(
+                f"GANConfig.steps_per_bar must be a multiple of {_COARSE_TIME} for the conv architecture, "
+                f"got {self.steps_per_bar}"
+            )
+        if conv and self.n_pitches % _PITCHES_PER_OCTAVE:
+            raise ValueError(
+                f"GANConfig.n_pitches must be a multiple of {_PITCHES_PER_OCTAVE} (whole octaves) for the "
+                f"conv architecture, got {self.n_pitches}"
+            )
+        if isinstance(self.output_bias, bool) or not isinstance(self.output_bias, (int, float, np.integer, np.floating)) or not np.isfinite(self.output_bias):
+            raise ValueError(f"GANConfig.output_bias must be a finite number, got {self.output_bias!r}")
+        _positive_number("gp_weight", self.gp_weight, allow_zero=True)
+        _positive_number("drift_weight", self.drift_weight, allow_zero=True)
+        _positive_number("learning_rate", self.learning_rate)
+        for name in ("beta_1", "beta_2"):
+            value = getattr(self, name)
+            _positive_number(name, value, allow_zero=True)
+            if not value < 1:
+                raise ValueError(f"GANConfig.{name} must be in [0, 1), got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise ValueError(f"GANConfig.seed must be a non-negative integer, got {self.seed!r}")
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def phrase_shape(self) -> tuple[int, int, int, int]:
+        """``(n_bars, steps_per_bar, n_pitches, n_tracks)``."""
+        return (self.n_bars, self.steps_per_bar, self.n_pitches, self.n_tracks)
+
+    @property
+    def phrases_per_step(self) -> int:
+        """Real phrases one ``train_step`` consumes (``critic_steps * batch_size``)."""
+        return self.critic_steps * self.batch_size
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a JSON-ready dict (tuples as lists)."""
+        data = dataclasses.asdict(self)
+        for key, value in data.items():
+            if isinstance(value, tuple):
+                data[key] = list(value)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "GANConfig":
+        """Rebuild a config from :meth:`to_dict`'s output; unknown keys are an error."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown GANConfig keys {unknown}; allowed: {sorted(known)}")
+        return cls(**dict(data))
+
+    def replace(self, **changes: Any) -> "GANConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Sized for Nottingham (about 13,700 four-bar 4/4 phrases in the training split) on
+    # 2 CPU cores: see benchmarks/gan_nottingham.py for the measured time and metrics.
+    "default": {},
+    # For tests and quick mode: a few seconds per epoch on a few hundred phrases.
+    "tiny": {
+        "latent_dim": 16,
+        "bar_latent_dim": 8,
+        "temporal_dim": 8,
+        "generator_filters": (16, 8, 8, 4),
+        "critic_filters": (16, 16, 16),
+        "critic_steps": 2,
+        "batch_size": 16,
+        "epochs": 2,
+        "eval_samples": 32,
+    },
+    # The seed paper's baseline: dense networks, the original GAN loss, 4 epochs.
+    "paper": {
+        "architecture": "dense",
+        "generator_filters": (256, 512, 1024),
+        "critic_filters": (512, 256),
+        "norm": "none",
+        "loss": "gan",
+        "critic_steps": 1,
+        "learning_rate": 2e-4,
+        "beta_2": 0.999,
+        "drift_weight": 0.0,
+        "epochs": 4,
+    },
+}
+"""Named starting points for :func:`gan_config_for`: field values that differ from
+:class:`GANConfig`'s defaults."""
+
+
+def gan_config_for(preset: str, **overrides: Any) -> GANConfig:
+    """A :class:`GANConfig` from a preset plus keyword overrides (``epochs=...``, ``seed=...``)."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    known = {field.name for field in dataclasses.fields(GANConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown GANConfig fields {unknown}; allowed: {sorted(known)}")
+    return GANConfig(**{**PRESETS[preset], **overrides})
+
+
+def phrase_shape(config: GANConfig) -> tuple[int, int, int, int]:
+    """``(n_bars, steps_per_bar, n_pitches, n_tracks)`` of ``config``."""
+    return config.phrase_shape
+
+
+# ----------------------------------------------------------------------------- builders
+
+
+class _Seeds:
+    """Distinct initialiser seeds per layer, all derived from ``config.seed``."""
+
+    def __init__(self, config: GANConfig, offset: int) -> None:
+        self.base = config.seed * _INIT_SEED_STRIDE + offset
+        self.count = 0
+
+    def glorot(self) -> keras.initializers.Initializer:
+        self.count += 1
+        return keras.initializers.GlorotUniform(seed=self.base + self.count)
+
+    def he(self) -> keras.initializers.Initializer:
+        self.count += 1
+        return keras.initializers.HeNormal(seed=self.base + self.count)
+
+
+def _norm(config: GANConfig, x, name: str):
+    if config.norm == "layer":
+        return keras.layers.LayerNormalization(axis=-1, name=name)(x)
+    return x
+
+
+def _check_config(config: Any) -> None:
+    if not isinstance(config, GANConfig):
+        raise TypeError(f"config must be a GANConfig, got {type(config).__name__}")
+
+
+def build_generator(config: GANConfig, *, name: str = "generator") -> keras.Model:
+    """The generator: ``[z_shared, z_bars]`` -> piano-roll probabilities.
+
+    Parameters
+    ----------
+    config
+        Sizes; initialisers are seeded from ``config.seed``.
+    name
+        Name of the Keras model.
+
+    Returns
+    -------
+    keras.Model
+        Inputs ``z_shared`` ``(batch, latent_dim)`` and ``z_bars``
+        ``(batch, n_bars, bar_latent_dim)``; output ``roll``
+        ``(batch, n_bars, steps_per_bar, n_pitches, n_tracks)``, sigmoid probabilities
+        that each cell is on. Layers are named (``temporal``, ``bar_dense``,
+        ``time_up_1``, ``time_up_2``, ``time_conv``, ``pitch_up``, ``roll``).
+    """
+    _check_config(config)
+    seeds = _Seeds(config, 0)
+    n_bars, steps, pitches, tracks = config.phrase_shape
+    z = keras.Input(shape=(config.latent_dim,), name="z_shared")
+    z_bars = keras.Input(shape=(n_bars, config.bar_latent_dim), name="z_bars")
+    if config.architecture == "dense":
+        h = keras.layers.Concatenate(name="latent")([z, keras.layers.Flatten(name="flat_z_bars")(z_bars)])
+        for index, units in enumerate(config.generator_filters):
+            h = keras.layers.Dense(units, kernel_initializer=seeds.he(), name=f"dense_{index}")(h)
+            h = _norm(config, h, f"norm_{index}")
+            h = keras.layers.LeakyReLU(_LEAKY_SLOPE, name=f"act_{index}")(h)
+        h = keras.layers.Dense(
+            int(np.prod(config.phrase_shape)), activation="sigmoid", kernel_initializer=seeds.glorot(),
+            bias_initializer=keras.initializers.Constant(config.output_bias), name="probabilities",
+        )(h)
+        roll = keras.layers.Reshape(config.phrase_shape, name="roll")(h)
+        return keras.Model([z, z_bars], roll, name=name)
+
+    f_coarse, f_time1, f_time2, f_pitch = config.generator_filters
+    octaves = pitches // _PITCHES_PER_OCTAVE
+    coarse = steps // _COARSE_TIME
+    # temporal network: the shared vector -> one code per bar
+    t = keras.layers.Dense(n_bars * config.temporal_dim, kernel_initializer=seeds.he(), name="temporal")(z)
+    t = keras.layers.LeakyReLU(_LEAKY_SLOPE, name="temporal_act")(t)
+    t = keras.layers.Reshape((n_bars, config.temporal_dim), name="temporal_codes")(t)
+    shared = keras.layers.RepeatVector(n_bars, name="shared_per_bar")(z)
+    h = keras.layers.Concatenate(name="bar_codes")([shared, t, z_bars])  # (batch, bars, code)
+    # bar generator: code -> (coarse steps, octaves, channels) for each bar; bars join in time
+    h = keras.layers.Dense(coarse * octaves * f_coarse, kernel_initializer=seeds.he(), name="bar_dense")(h)
+    h = keras.layers.Reshape((n_bars * coarse, octaves, f_coarse), name="coarse_grid")(h)
+    h = _norm(config, h, "coarse_norm")
+    h = keras.layers.LeakyReLU(_LEAKY_SLOPE, name="coarse_act")(h)
+    for index, filters in enumerate((f_time1, f_time2), start=1):
+        h = keras.layers.Conv2DTranspose(
+            filters, (2, 1), strides=(2, 1), kernel_initializer=seeds.he(), name=f"time_up_{index}"
+        )(h)
+        h = _norm(config, h, f"time_norm_{index}")
+        h = keras.layers.LeakyReLU(_LEAKY_SLOPE, name=f"time_act_{index}")(h)
+    # three steps at a time, across bar lines: note continuations and phrase continuity
+    h = keras.layers.Conv2D(f_pitch, (3, 1), padding="same", kernel_initializer=seeds.he(), name="time_conv")(h)
+    h = _norm(config, h, "time_conv_norm")
+    h = keras.layers.LeakyReLU(_LEAKY_SLOPE, name="time_conv_act")(h)
+    # each (step, octave) feature writes the 12 pitch classes of its octave, per track
+    h = keras.layers.Conv2DTranspose(
+        tracks, (1, _PITCHES_PER_OCTAVE), strides=(1, _PITCHES_PER_OCTAVE), activation="sigmoid",
+        kernel_initializer=seeds.glorot(), bias_initializer=keras.initializers.Constant(config.output_bias),
+        name="pitch_up",
+    )(h)  # (bars * steps, pitches, tracks)
+    roll = keras.layers.Reshape(config.phrase_shape, name="roll")(h)
+    return keras.Model([z, z_bars], roll, name=name)
+
+
+def build_critic(config: GANConfig, *, name: str = "critic") -> keras.Model:
+    """The critic (discriminator): a phrase -> one unbounded score (higher = more real).
+
+    Parameters
+    ----------
+    config
+        Sizes; initialisers are seeded from ``config.seed``.
+    name
+        Name of the Keras model.
+
+    Returns
+    -------
+    keras.Model
+        Input ``roll`` ``(batch, n_bars, steps_per_bar, n_pitches, n_tracks)`` (floats
+        in [0, 1]); output ``score`` ``(batch, 1)``: a Wasserstein critic score for
+        ``loss="wgan-gp"``, a logit for ``loss="gan"``. No batch normalisation.
+    """
+    _check_config(config)
+    seeds = _Seeds(config, _INIT_SEED_STRIDE // 2)
+    n_bars, steps, pitches, tracks = config.phrase_shape
+    time = n_bars * steps
+    roll = keras.Input(shape=config.phrase_shape, name="roll")
+    if config.architecture == "dense":
+        h = keras.layers.Flatten(name="flat")(roll)
+        for index, units in enumerate(config.critic_filters):
+            h = keras.layers.Dense(units, kernel_initializer=seeds.he(), name=f"dense_{index}")(h)
+            h = _norm(config, h, f"norm_{index}")
+            h = keras.layers.LeakyReLU(_LEAKY_SLOPE, name=f"act_{index}")(h)
+        score = keras.layers.Dense(1, kernel_initializer=seeds.glorot(), name="score")(h)
+        return keras.Model(roll, score, name=name)
+
+    f_step, f_beat, f_bar = config.critic_filters
+    octaves = pitches // _PITCHES_PER_OCTAVE
+    beat = _COARSE_TIME
+    x = keras.layers.Reshape((time, pitches * tracks), name="steps")(roll)  # one row per step
+    # onset stream: a cell that is on now and was off one step earlier starts a note
+    previous = keras.layers.Cropping1D((0, 1), name="previous_crop")(
+        keras.layers.ZeroPadding1D((1, 0), name="previous_pad")(x)
+    )
+    onsets = keras.layers.ReLU(name="onsets")(keras.layers.Subtract(name="step_change")([x, previous]))
+    # chroma stream: octaves folded, so a chord is the same pattern in every register
+    chroma = keras.layers.Reshape((time, octaves, _PITCHES_PER_OCTAVE * tracks), name="by_octave")(x)
+    chroma = keras.layers.AveragePooling2D((1, octaves), name="chroma_pool")(chroma)
+    chroma = keras.layers.Reshape((time, _PITCHES_PER_OCTAVE * tracks), name="chroma")(chroma)
+    h = keras.layers.Concatenate(name="step_features")([x, onsets, chroma])
+
+    def dense(h, units, label):
+        h = keras.layers.Dense(units, kernel_initializer=seeds.he(), name=label)(h)
+        h = _norm(config, h, f"{label}_norm")
+        return keras.layers.LeakyReLU(_LEAKY_SLOPE, name=f"{label}_act")(h)
+
+    # convolutions along time with kernel = stride, written as dense layers over windows
+    h = dense(h, f_step, "step_conv")  # (time, f_step): kernel (1 step, all pitches)
+    h = keras.layers.Reshape((time // beat, beat * f_step), name="beats")(h)
+    h = dense(h, f_beat, "beat_conv")  # (beats, f_beat): kernel 4 steps
+    h = keras.layers.Reshape((n_bars, (steps // beat) * f_beat), name="bars")(h)
+    h = dense(h, f_bar, "bar_conv")  # (bars, f_bar): kernel 1 bar
+    h = keras.layers.Flatten(name="phrase")(h)
+    score = keras.layers.Dense(1, kernel_initializer=seeds.glorot(), name="score")(h)
+    return keras.Model(roll, score, name=name)
+
+
+# ----------------------------------------------------------------------------- the GAN
+
+
+class MusicGAN(keras.Model):
+    """A generator and a critic trained together by :meth:`train_step` under ``fit()``.
+
+    Parameters
+    ----------
+    generator, critic
+        Models from :func:`build_generator` and :func:`build_critic` (or loaded ones).
+    config
+        The :class:`GANConfig` they were built with.
+
+    Notes
+    -----
+    Call :meth:`compile` (no arguments needed: two Adam optimizers are made from the
+    config) and then ``fit`` on batches of ``critic_steps * batch_size`` real phrases
+    (``float32`` in {0, 1}); :func:`musiclib.gan_training.train_gan` does all of this.
+    The noise of training step ``i`` depends only on ``(config.seed, i)``, so a run
+    resumed from a backup draws the same noise as an uninterrupted one.
+    """
+
+    def __init__(self, generator: keras.Model, critic: keras.Model, config: GANConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _check_config(config)
+        self.config = config
+        self.generator = generator
+        self.critic = critic
+        self.noise_seed = keras.random.SeedGenerator(config.seed, name="noise_seed")
+        self.trackers = {key: keras.metrics.Mean(name=key) for key in LOSS_NAMES}
+        self.d_optimizer = None
+        self.g_optimizer = None
+        self.built = True  # both networks are built functional models
+
+    @classmethod
+    def from_config_object(cls, config: GANConfig) -> "MusicGAN":
+        """Build fresh networks for ``config`` and wrap them."""
+        return cls(build_generator(config), build_critic(config), config)
+
+    @property
+    def metrics(self) -> list:
+        return list(self.trackers.values())
+
+    def compile(self, d_optimizer=None, g_optimizer=None, **kwargs: Any) -> None:  # noqa: D401
+        """Set the two optimizers (default: Adam from the config) and build their state."""
+        super().compile(**kwargs)
+        cfg = self.config
+        self.d_optimizer = d_optimizer or keras.optimizers.Adam(
+            cfg.learning_rate, beta_1=cfg.beta_1, beta_2=cfg.beta_2, name="d_adam"
+        )
+        self.g_optimizer = g_optimizer or keras.optimizers.Adam(
+            cfg.learning_rate, beta_1=cfg.beta_1, beta_2=cfg.beta_2, name="g_adam"
+        )
+        # Optimizer variables must exist before BackupAndRestore loads a backup into them.
+        self.d_optimizer.build(self.critic.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+
+    def call(self, inputs, training: bool = False):
+        """Run the generator on ``[z_shared, z_bars]``."""
+        return self.generator(inputs, training=training)
+
+    # ------------------------------------------------------------------ noise
+
+    def _latents(self, n):
+        cfg = self.config
+        z = keras.random.normal((n, cfg.latent_dim), seed=self.noise_seed)
+        z_bars = keras.random.normal((n, cfg.n_bars, cfg.bar_latent_dim), seed=self.noise_seed)
+        return z, z_bars
+
+    def sample_latents(self, n: int, *, seed: int):
+        """``(z_shared, z_bars)`` for ``n`` phrases, a pure function of ``(n, seed)``."""
+        cfg = self.config
+        z = keras.random.normal((n, cfg.latent_dim), seed=int(seed))
+        z_bars = keras.random.normal((n, cfg.n_bars, cfg.bar_latent_dim), seed=int(seed) + 1)
+        return z, z_bars
+
+    def generate(self, n: int, *, seed: int, batch_size: int = 256) -> np.ndarray:
+        """``n`` phrases of on-probabilities, deterministic for a given ``seed``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float32`` ``(n, n_bars, steps_per_bar, n_pitches, n_tracks)`` in [0, 1];
+            binarise with ``> 0.5`` (or draw Bernoulli samples) for notes.
+        """
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"n must be a non-negative integer, got {n!r}")
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        if n == 0:
+            return np.zeros((0, *self.config.phrase_shape), dtype=np.float32)
+        z, z_bars = self.sample_latents(int(n), seed=int(seed))
+        z, z_bars = keras.ops.convert_to_numpy(z), keras.ops.convert_to_numpy(z_bars)
+        out = [
+            keras.ops.convert_to_numpy(self.generator([z[i : i + batch_size], z_bars[i : i + batch_size]], training=False))
+            for i in range(0, int(n), batch_size)
+        ]
+        return np.concatenate(out).astype(np.float32)
+
+    # ------------------------------------------------------------------ training
+
+    def _critic_loss(self, real, fake, training: bool = True):
+        import tensorflow as tf  # GradientTape: TensorFlow backend only
+
+        cfg = self.config
+        real_score = self.critic(real, training=training)
+        fake_score = self.critic(fake, training=training)
+        mean_real, mean_fake = keras.ops.mean(real_score), keras.ops.mean(fake_score)
+        if cfg.loss == "gan":
+            bce = keras.losses.binary_crossentropy
+            loss = keras.ops.mean(bce(keras.ops.ones_like(real_score), real_score, from_logits=True)) + keras.ops.mean(
+                bce(keras.ops.zeros_like(fake_score), fake_score, from_logits=True)
+            )
+            return loss, keras.ops.zeros(()), mean_real, mean_fake
+        n = keras.ops.shape(real)[0]
+        eps = keras.random.uniform((n, 1, 1, 1, 1), seed=self.noise_seed)
+        mixed = real + eps * (fake - real)
+        with tf.GradientTape() as inner:
+            inner.watch(mixed)
+            mixed_score = self.critic(mixed, training=training)
+        grads = inner.gradient(mixed_score, mixed)
+        norms = keras.ops.sqrt(keras.ops.sum(keras.ops.square(grads), axis=(1, 2, 3, 4)) + 1e-12)
+        gp = keras.ops.mean(keras.ops.square(norms - 1.0))
+        drift = keras.ops.mean(keras.ops.square(real_score))
+        loss = mean_fake - mean_real + cfg.gp_weight * gp + cfg.drift_weight * drift
+        return loss, gp, mean_real, mean_fake
+
+    def gradient_penalty(self, real, fake):
+        """The (unweighted) gradient penalty ``E[(||grad critic(x_mix)|| - 1)^2]``."""
+        real = keras.ops.convert_to_tensor(real, dtype="float32")
+        fake = keras.ops.convert_to_tensor(fake, dtype="float32")
+        if self.config.loss != "wgan-gp":
+            return keras.ops.zeros(())
+        return self._critic_loss(real, fake, training=False)[1]
+
+    def train_step(self, data):
+        """``critic_steps`` critic updates, then one generator update; returns the named losses."""
+        import tensorflow as tf  # GradientTape: TensorFlow backend only
+
+        cfg = self.config
+        real = data[0] if isinstance(data, (tuple, list)) else data
+        real = keras.ops.cast(real, "float32")
+        n = keras.ops.shape(real)[0] // cfg.critic_steps
+        step = keras.ops.cast(self.g_optimizer.iterations, "int64")
+        self.noise_seed.state.assign(
+            keras.ops.stack([keras.ops.convert_to_tensor(cfg.seed, "int64"), step * _NOISE_DRAWS_PER_STEP])
+        )
+        d_loss = gp = real_score = fake_score = keras.ops.zeros(())
+        for i in range(cfg.critic_steps):
+            chunk = real[i * n : (i + 1) * n]
+            z, z_bars = self._latents(n)
+            fake = self.generator([z, z_bars], training=True)
+            with tf.GradientTape() as tape:
+                d_loss, gp, real_score, fake_score = self._critic_loss(chunk, fake)
+            grads = tape.gradient(d_loss, self.critic.trainable_variables)
+            self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+
+        z, z_bars = self._latents(n)
+        with tf.GradientTape() as tape:
+            fake = self.generator([z, z_bars], training=True)
+            score = self.critic(fake, training=True)
+            if cfg.loss == "gan":
+                g_loss = keras.ops.mean(
+                    keras.losses.binary_crossentropy(keras.ops.ones_like(score), score, from_logits=True)
+                )
+            else:
+                g_loss = -keras.ops.mean(score)
+        grads = tape.gradient(g_loss, self.generator.trainable_variables)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+
+        values = {"d_loss": d_loss, "g_loss": g_loss, "gp": gp, "real_score": real_score, "fake_score": fake_score}
+        for key, value in values.items():
+            self.trackers[key].update_state(value)
+        return {key: tracker.result() for key, tracker in self.trackers.items()}

@@ -1,0 +1,338 @@
+"""A token-level LSTM language model for symbolic music, built with the Keras Functional API.
+
+Two training set-ups share one builder (see :class:`LSTMConfig`):
+
+``loss_on="all"`` (the default)
+    The model predicts the next token at *every* position of a window, so a window of
+    128 tokens yields 128 training targets. This is how language models are trained
+    today and is about ``sequence_length`` times more data-efficient than the classic
+    set-up below.
+``loss_on="last"``
+    The classic Keras music tutorial: a window of 100 tokens goes in and only the token
+    that follows it is predicted (the last LSTM returns only its final step). Kept as the
+    ``"paper"`` preset so the tutorial can be reproduced and compared.
+
+Generation does not re-run a window per new token: :func:`build_step_model` wraps the
+trained layers (same weight variables) in a model that advances the recurrent state by
+one token, so each new token costs one LSTM step.
+
+The model code uses only ``keras.layers`` and ``keras.ops``, so it runs on any Keras
+backend. Every layer is named (``embedding``, ``lstm_0``, ``dropout_0``, ..., ``logits``)
+so the step model, tests and notebooks can find them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import keras
+
+__all__ = [
+    "LSTMConfig",
+    "PRESETS",
+    "LOSS_ON_CHOICES",
+    "config_for",
+    "build_lstm",
+    "build_step_model",
+    "step_state_sizes",
+]
+
+LOSS_ON_CHOICES = ("all", "last")
+"""Allowed values of :attr:`LSTMConfig.loss_on`."""
+
+_INIT_SEED_STRIDE = 1000
+"""Seeds of per-layer initialisers are ``config.seed * stride + layer index``, so that no
+two layers share an initialiser stream and a different ``seed`` changes every layer."""
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    """Every size and training setting of an LSTM language model.
+
+    Saved as JSON beside the model (``config.json`` of a bundle) with :meth:`to_dict`
+    and read back with :meth:`from_dict`.
+
+    Parameters
+    ----------
+    vocab_size
+        Number of tokens, PAD (id 0) included; the size of the output layer.
+    embedding_dim
+        Width of the token embedding.
+    lstm_units
+        Units of each stacked LSTM layer, bottom first.
+    dropout
+        Dropout rate after every LSTM layer, in ``[0, 1)``.
+    sequence_length
+        Training window in tokens (inputs per window).
+    loss_on
+        ``"all"`` predicts the next token at every position of a window (efficient);
+        ``"last"`` predicts only the token after the window (the classic tutorial).
+    learning_rate
+        Adam's learning rate.
+    batch_size
+        Windows per training batch.
+    epochs
+        Most epochs to train (early stopping may end sooner).
+    patience
+        Epochs without improvement of the validation loss before training stops.
+    seed
+        Seed of weight initialisation, dropout and data shuffling.
+    clipnorm
+        Gradient-norm clipping for Adam; ``None`` disables it.
+    """
+
+    vocab_size: int
+    embedding_dim: int = 128
+    lstm_units: tuple[int, ...] = (256, 256)
+    dropout: float = 0.2
+    sequence_length: int = 128
+    loss_on: str = "all"
+    learning_rate: float = 2e-3
+    batch_size: int = 64
+    epochs: int = 30
+    patience: int = 4
+    seed: int = 0
+    clipnorm: float | None = 1.0
+
+    def __post_init__(self) -> None:
+        # Lists (from JSON) become tuples so the config stays hashable and frozen.
+        if isinstance(self.lstm_units, list):
+            object.__setattr__(self, "lstm_units", tuple(self.lstm_units))
+        for name in ("vocab_size", "embedding_dim", "sequence_length", "batch_size", "epochs"):
+            _check_positive_int(name, getattr(self, name))
+        if not isinstance(self.lstm_units, tuple) or not self.lstm_units:
+            raise ValueError(
+                f"lstm_units must be a non-empty tuple of positive integers, got {self.lstm_units!r}"
+            )
+        for units in self.lstm_units:
+            _check_positive_int("lstm_units", units)
+        if not isinstance(self.dropout, (int, float)) or isinstance(self.dropout, bool):
+            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.loss_on not in LOSS_ON_CHOICES:
+            raise ValueError(f"loss_on must be one of {LOSS_ON_CHOICES}, got {self.loss_on!r}")
+        if not isinstance(self.learning_rate, (int, float)) or not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
+        if not isinstance(self.patience, int) or isinstance(self.patience, bool) or self.patience < 0:
+            raise ValueError(f"patience must be a non-negative integer, got {self.patience!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.clipnorm is not None and (
+            not isinstance(self.clipnorm, (int, float)) or not self.clipnorm > 0
+        ):
+            raise ValueError(f"clipnorm must be a positive number or None, got {self.clipnorm!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a JSON-ready dict (``lstm_units`` as a list)."""
+        data = dataclasses.asdict(self)
+        data["lstm_units"] = list(self.lstm_units)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "LSTMConfig":
+        """Rebuild a config from :meth:`to_dict`'s output; unknown keys are an error."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown LSTMConfig keys {unknown}; allowed: {sorted(known)}")
+        return cls(**dict(data))
+
+    def replace(self, **changes: Any) -> "LSTMConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def predicts_every_step(self) -> bool:
+        """True when the model outputs logits for every position (``loss_on="all"``)."""
+        return self.loss_on == "all"
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # 2x256 trains at about 22-27k tokens/s on 2 CPU cores (shared/NOTES.md), so a
+    # Nottingham epoch (about 1M tokens) takes well under a minute.
+    "default": {},
+    # For tests and quick mode: seconds per epoch on tiny data.
+    "tiny": {"embedding_dim": 32, "lstm_units": (64,), "sequence_length": 64, "epochs": 2},
+    # The classic Keras music tutorial: 3x LSTM(512), windows of 100, one prediction each.
+    "paper": {
+        "lstm_units": (512, 512, 512),
+        "dropout": 0.3,
+        "sequence_length": 100,
+        "loss_on": "last",
+        "batch_size": 128,
+    },
+}
+"""Named starting points for :func:`config_for`; each maps field names to values that
+differ from :class:`LSTMConfig`'s defaults."""
+
+
+def config_for(preset: str, vocab_size: int, **overrides: Any) -> LSTMConfig:
+    """Build an :class:`LSTMConfig` from a preset plus keyword overrides.
+
+    Parameters
+    ----------
+    preset
+        One of ``PRESETS`` (``"default"``, ``"tiny"``, ``"paper"``).
+    vocab_size
+        Size of the vocabulary the model will predict.
+    **overrides
+        Any other :class:`LSTMConfig` field, applied after the preset.
+
+    Examples
+    --------
+    >>> config_for("tiny", 40, epochs=5).lstm_units
+    (64,)
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    known = {field.name for field in dataclasses.fields(LSTMConfig)} - {"vocab_size"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown LSTMConfig fields {unknown}; allowed: {sorted(known)}")
+    return LSTMConfig(vocab_size=vocab_size, **{**PRESETS[preset], **overrides})
+
+
+def _layer_seed(config: LSTMConfig, index: int) -> int:
+    return config.seed * _INIT_SEED_STRIDE + index
+
+
+def build_lstm(config: LSTMConfig, *, name: str = "lstm_language_model") -> keras.Model:
+    """Build the language model: tokens -> embedding -> stacked LSTM -> next-token logits.
+
+    Parameters
+    ----------
+    config
+        Sizes and the training set-up. Weight initialisation and dropout are seeded from
+        ``config.seed``, so the same config builds the same initial weights.
+    name
+        Name of the Keras model.
+
+    Returns
+    -------
+    keras.Model
+        Input ``tokens``: int32 ``[batch, time]`` (any length). Output ``logits``:
+        ``[batch, time, vocab_size]`` for ``loss_on="all"``, ``[batch, vocab_size]``
+        (the token after the window) for ``loss_on="last"``. Logits, not
+        probabilities: train with ``from_logits=True``.
+    """
+    if not isinstance(config, LSTMConfig):
+        raise TypeError(f"config must be an LSTMConfig, got {type(config).__name__}")
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    x = keras.layers.Embedding(
+        config.vocab_size,
+        config.embedding_dim,
+        mask_zero=False,
+        embeddings_initializer=keras.initializers.RandomUniform(seed=_layer_seed(config, 0)),
+        name="embedding",
+    )(tokens)
+    last = len(config.lstm_units) - 1
+    for index, units in enumerate(config.lstm_units):
+        seed = _layer_seed(config, index + 1)
+        x = keras.layers.LSTM(
+            units,
+            return_sequences=config.loss_on == "all" or index < last,
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+            recurrent_initializer=keras.initializers.Orthogonal(seed=seed),
+            name=f"lstm_{index}",
+        )(x)
+        x = keras.layers.Dropout(config.dropout, seed=seed, name=f"dropout_{index}")(x)
+    logits = keras.layers.Dense(
+        config.vocab_size,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=_layer_seed(config, last + 2)),
+        name="logits",
+    )(x)
+    return keras.Model(tokens, logits, name=name)
+
+
+def _lstm_layers(model: keras.Model, n_layers: int) -> list[keras.layers.LSTM]:
+    layers = []
+    for index in range(n_layers):
+        try:
+            layer = model.get_layer(f"lstm_{index}")
+        except ValueError as exc:
+            raise ValueError(
+                f"model has no layer 'lstm_{index}': it was not built by build_lstm with this config"
+            ) from exc
+        layers.append(layer)
+    return layers
+
+
+class _CellStep(keras.layers.Layer):
+    """Calls an existing LSTM layer's cell for one time step (shares its weights).
+
+    A thin wrapper so each cell appears in the step model under a unique name
+    (every Keras LSTM names its cell ``lstm_cell``).
+    """
+
+    def __init__(self, cell: keras.layers.Layer, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cell = cell
+
+    def call(self, inputs: Any, h: Any, c: Any) -> tuple[Any, Any, Any]:
+        output, (h_new, c_new) = self.cell(inputs, [h, c])
+        return output, h_new, c_new
+
+    def compute_output_spec(self, inputs: Any, h: Any, c: Any) -> tuple[Any, Any, Any]:
+        shape = (inputs.shape[0], self.cell.units)
+        return tuple(keras.KerasTensor(shape, dtype=self.compute_dtype) for _ in range(3))
+
+
+def step_state_sizes(config: LSTMConfig) -> list[int]:
+    """Widths of the state tensors the step model takes and returns: ``[h0, c0, h1, c1, ...]``."""
+    return [units for units in config.lstm_units for _ in range(2)]
+
+
+def build_step_model(model: keras.Model, config: LSTMConfig) -> keras.Model:
+    """A one-token-at-a-time view of a trained :func:`build_lstm` model.
+
+    The step model calls the *same* layer objects (the embedding, each LSTM layer's
+    cell and the output layer), so it shares their weight variables: no copy, and
+    further training of ``model`` is visible in it. Dropout is left out (inference).
+
+    Parameters
+    ----------
+    model
+        A model built by :func:`build_lstm` (or loaded from a bundle).
+    config
+        The config it was built with.
+
+    Returns
+    -------
+    keras.Model
+        Inputs ``[token, h_0, c_0, h_1, c_1, ...]``: ``token`` is int32 ``[batch, 1]``,
+        each state float32 ``[batch, units]`` (zeros to start). Outputs
+        ``[logits, h_0, c_0, ...]`` with ``logits`` ``[batch, vocab_size]`` for the
+        token that follows.
+
+    Notes
+    -----
+    Feeding a sequence token by token from zero states gives the same logits as the
+    full model on that sequence (up to float rounding), for both ``loss_on`` settings:
+    the full ``"last"`` model simply reports only the final step.
+    """
+    embedding = model.get_layer("embedding")
+    lstms = _lstm_layers(model, len(config.lstm_units))
+    output = model.get_layer("logits")
+
+    token = keras.Input(shape=(1,), dtype="int32", name="token")
+    state_inputs = []
+    for index, units in enumerate(config.lstm_units):
+        state_inputs.append(keras.Input(shape=(units,), name=f"h_{index}"))
+        state_inputs.append(keras.Input(shape=(units,), name=f"c_{index}"))
+
+    x = keras.layers.Reshape((config.embedding_dim,), name="squeeze_time")(embedding(token))
+    new_states = []
+    for index, layer in enumerate(lstms):
+        h, c = state_inputs[2 * index], state_inputs[2 * index + 1]
+        x, h_new, c_new = _CellStep(layer.cell, name=f"lstm_{index}_step")(x, h, c)
+        new_states.extend([h_new, c_new])
+    logits = output(x)
+    return keras.Model([token, *state_inputs], [logits, *new_states], name=f"{model.name}_step")

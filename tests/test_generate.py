@@ -1,0 +1,325 @@
+"""Generation (sampling, MIDI, primers) and model bundles (save, load, mismatch checks)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from musiclib._files import read_json, write_json
+from musiclib.baselines import NGramModel
+from musiclib.bundle import REQUIRED_FILES, BundleError, load_bundle, save_bundle
+from musiclib.encoding import Vocabulary, count_bars, get_encoding
+from musiclib.generate import (
+    MAX_TOKENS_PER_BAR,
+    GenerationResult,
+    ModelParts,
+    generate_midi,
+    next_token,
+    primer_from_tune,
+    sample_tokens,
+)
+from musiclib.models import build_lstm, config_for
+from musiclib.training import train
+from musiclib.tune import TimeSignature, Track, Tune, make_notes
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_INFO = {"data_hash": "0123abcd", "dataset": "toy"}
+
+
+def toy_tune(seed: int, n_bars: int = 4) -> Tune:
+    """A one-track 4/4 tune of eighth notes walking up and down a scale."""
+    rng = np.random.default_rng(seed)
+    n = 8 * n_bars
+    steps = np.cumsum(rng.choice([-2, -1, 1, 2], size=n))
+    pitches = 60 + np.clip(steps, -12, 12)
+    notes = make_notes(np.arange(n) * 0.5, np.full(n, 0.5), pitches)
+    return Tune(tracks=(Track(notes, name="melody"),), time_signatures=(TimeSignature(0.0, 4, 4),))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny LSTM trained for a few epochs on toy tunes in the event encoding."""
+    encoding = get_encoding("events")
+    vocab = encoding.vocabulary()
+    tunes = [vocab.encode(encoding.encode(toy_tune(seed))) for seed in range(40)]
+    config = config_for(
+        "tiny", len(vocab), lstm_units=(48,), sequence_length=32, batch_size=4, epochs=8, learning_rate=1e-2
+    )
+    model = build_lstm(config)
+    history = train(model, config, tunes[:34], tunes[34:], out_dir=tmp_path_factory.mktemp("run"), verbose=0)
+    return ModelParts(model=model, vocab=vocab, config=config, encoding=encoding), history
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(trained, tmp_path_factory):
+    parts, history = trained
+    split = tmp_path_factory.mktemp("split") / "split.json"
+    write_json(split, {"train": ["a"], "valid": ["b"], "test": ["c"]})
+    path = tmp_path_factory.mktemp("bundles") / "tiny"
+    save_bundle(
+        path,
+        model=parts.model,
+        config=parts.config,
+        vocab=parts.vocab,
+        encoding_config=parts.encoding,
+        data_info=DATA_INFO,
+        split_path=split,
+        metrics={"test_nll": 1.5},
+        history=history,
+    )
+    return path
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+def test_same_seed_same_tokens_and_sampling_options(trained):
+    parts, _ = trained
+    one = sample_tokens(parts, max_tokens=60, seed=3)
+    assert one[0] == "BOS" and len(one) <= 61
+    assert one == sample_tokens(parts, max_tokens=60, seed=3)
+    assert one != sample_tokens(parts, max_tokens=60, seed=4)
+    greedy = sample_tokens(parts, max_tokens=40, greedy=True, seed=1)
+    assert greedy == sample_tokens(parts, max_tokens=40, greedy=True, seed=2)
+    assert sample_tokens(parts, max_tokens=40, top_k=1, seed=7) == greedy
+    assert not {"PAD", "UNK"} & set(one) and "BOS" not in one[1:]
+    # the trained model has learnt the grammar's start: BOS Meter_4/4 Bar
+    assert greedy[1:3] == ["Meter_4/4", "Bar"]
+
+
+def test_primer_is_kept_and_n_bars_limits_new_bars(trained):
+    parts, _ = trained
+    primer = primer_from_tune(parts.encoding, toy_tune(100), n_bars=2)
+    tokens = sample_tokens(parts, primer=primer, n_bars=2, max_tokens=400, seed=0)
+    assert tokens[: len(primer)] == primer
+    assert count_bars(tokens[len(primer) :]) <= 2
+
+
+class FixedModel:
+    """A 'model' that always predicts the same token (for exact stopping rules)."""
+
+    def __init__(self, vocab: Vocabulary, token: str) -> None:
+        self.probs = np.zeros(len(vocab))
+        self.probs[vocab.id(token)] = 1.0
+
+    def distribution(self, context):
+        return self.probs
+
+
+def test_stopping_rules_are_exact():
+    vocab = get_encoding("events").vocabulary()
+    bars = sample_tokens(ModelParts(FixedModel(vocab, "Bar"), vocab), n_bars=3, seed=0)
+    assert bars == ["BOS", "Bar", "Bar", "Bar"]  # stops before a 4th bar would open
+    ends = sample_tokens(ModelParts(FixedModel(vocab, "EOS"), vocab), max_tokens=10, seed=0)
+    assert ends == ["BOS", "EOS"]
+    capped = sample_tokens(ModelParts(FixedModel(vocab, "Pos_0"), vocab), max_tokens=5, n_bars=2, seed=0)
+    assert capped == ["BOS"] + ["Pos_0"] * 5
+    # a model that never opens a bar still stops
+    endless = sample_tokens(ModelParts(FixedModel(vocab, "Pos_0"), vocab), n_bars=1, seed=0)
+    assert len(endless) == 1 + MAX_TOKENS_PER_BAR
+
+
+@pytest.mark.parametrize(
+    ("options", "name"),
+    [
+        ({"max_tokens": 10, "temperature": 0}, "temperature"),
+        ({"max_tokens": 10, "temperature": -1.0}, "temperature"),
+        ({"max_tokens": 10, "top_k": 0}, "top_k"),
+        ({"max_tokens": 10, "top_p": 0.0}, "top_p"),
+        ({"max_tokens": 10, "top_p": 1.5}, "top_p"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"n_bars": -2}, "n_bars"),
+        ({}, "max_tokens or n_bars"),
+        ({"max_tokens": 10, "seed": -1}, "seed"),
+        ({"max_tokens": 10, "primer": ["BOS", "Pitch_999"]}, "primer"),
+        ({"max_tokens": 10, "primer": []}, "primer"),
+    ],
+)
+def test_bad_sampling_parameters_are_named(trained, options, name):
+    parts, _ = trained
+    with pytest.raises(ValueError, match=name):
+        sample_tokens(parts, **options)
+
+
+def test_next_token_follows_temperature_top_k_and_top_p():
+    probs = np.array([0.5, 0.3, 0.15, 0.05])
+    logits = np.log(probs)
+    rng = np.random.default_rng(0)
+    draws = 8_000  # frequency standard errors below 0.006
+
+    def frequencies(**options):
+        picks = [next_token(logits, rng, **options) for _ in range(draws)]
+        return np.bincount(picks, minlength=probs.size) / draws
+
+    np.testing.assert_allclose(frequencies(), probs, atol=0.025)
+    np.testing.assert_allclose(frequencies(top_k=2), [0.625, 0.375, 0, 0], atol=0.025)
+    np.testing.assert_allclose(frequencies(top_p=0.6), [0.625, 0.375, 0, 0], atol=0.025)
+    assert frequencies(top_p=0.5)[0] == 1.0
+    hot = probs**0.5 / (probs**0.5).sum()
+    np.testing.assert_allclose(frequencies(temperature=2.0), hot, atol=0.025)
+    assert next_token(logits, rng, greedy=True) == 0
+
+
+def test_ngram_baselines_generate_through_the_same_function(trained):
+    parts, _ = trained
+    encoding, vocab = parts.encoding, parts.vocab
+    tunes = [vocab.encode(encoding.encode(toy_tune(seed))) for seed in range(20)]
+    ngram = NGramModel(4).fit(tunes, vocab_size=len(vocab))
+    tokens = sample_tokens(ModelParts(ngram, vocab), max_tokens=200, seed=1)
+    assert tokens == sample_tokens(ModelParts(ngram, vocab), max_tokens=200, seed=1)
+    assert tokens[1:3] == ["Meter_4/4", "Bar"]  # every training tune starts so
+    assert encoding.decode(tokens).tune.tracks[0].notes.size > 0
+
+
+def test_primer_from_tune_cuts_before_the_next_bar():
+    encoding = get_encoding("events")
+    tune = toy_tune(5, n_bars=4)
+    tokens = encoding.encode(tune)
+    primer = primer_from_tune(encoding, tune, n_bars=2)
+    assert count_bars(primer) == 2 and tokens[len(primer)] == "Bar"
+    assert primer == tokens[: len(primer)]
+    assert primer_from_tune(encoding, tune, n_bars=0) == ["BOS", "Meter_4/4"]
+    assert primer_from_tune(encoding, tune, n_bars=10) == tokens[:-1]  # whole tune, no EOS
+    with pytest.raises(ValueError, match="n_bars"):
+        primer_from_tune(encoding, tune, n_bars=-1)
+
+
+# ----------------------------------------------------------------------------- MIDI
+
+
+def test_generate_midi_is_byte_identical_for_a_seed(trained, tmp_path):
+    parts, _ = trained
+    a = generate_midi(parts, tmp_path / "a.mid", max_tokens=150, seed=11, temperature=0.9)
+    b = generate_midi(parts, tmp_path / "b.mid", max_tokens=150, seed=11, temperature=0.9)
+    c = generate_midi(parts, tmp_path / "c.mid", max_tokens=150, seed=12, temperature=0.9)
+    assert isinstance(a, GenerationResult) and a.path == tmp_path / "a.mid"
+    assert a.tokens == b.tokens and isinstance(a.dropped, int) and a.dropped >= 0
+    assert (tmp_path / "a.mid").read_bytes() == (tmp_path / "b.mid").read_bytes()
+    assert (tmp_path / "a.mid").read_bytes() != (tmp_path / "c.mid").read_bytes()
+    assert sum(track.notes.size for track in a.tune.tracks) > 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+# ----------------------------------------------------------------------------- bundles
+
+
+def test_bundle_round_trip(trained, bundle_dir):
+    parts, history = trained
+    assert sorted(p.name for p in bundle_dir.iterdir()) == sorted([*REQUIRED_FILES, "split.json"])
+    bundle = load_bundle(bundle_dir)
+    assert bundle.config == parts.config and bundle.vocab == parts.vocab
+    assert bundle.encoding == parts.encoding
+    assert bundle.data_info == DATA_INFO and bundle.metrics == {"test_nll": 1.5}
+    assert bundle.history == history and bundle.split_path == bundle_dir / "split.json"
+    config = read_json(bundle_dir / "config.json")
+    assert config["vocab_fingerprint"] == parts.vocab.fingerprint and config["vocab_size"] == len(parts.vocab)
+    x = np.arange(1, 30, dtype=np.int32)[None]
+    np.testing.assert_allclose(bundle.model.predict_on_batch(x), parts.model.predict_on_batch(x), atol=1e-6)
+    assert sample_tokens(bundle, max_tokens=50, seed=2) == sample_tokens(parts, max_tokens=50, seed=2)
+
+
+GENERATE_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from musiclib.bundle import load_bundle
+    from musiclib.generate import generate_midi
+    bundle = load_bundle(sys.argv[1])
+    result = generate_midi(bundle, sys.argv[2], max_tokens=120, seed=5, top_p=0.95)
+    print(len(result.tokens), result.dropped)
+    """
+)
+
+
+def test_bundle_saved_here_loads_and_generates_in_another_process(bundle_dir, tmp_path):
+    script = tmp_path / "gen.py"
+    script.write_text(GENERATE_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, str(script), str(bundle_dir), str(tmp_path / "there.mid")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    here = generate_midi(load_bundle(bundle_dir), tmp_path / "here.mid", max_tokens=120, seed=5, top_p=0.95)
+    assert done.stdout.split() == [str(len(here.tokens)), str(here.dropped)]
+    assert (tmp_path / "there.mid").read_bytes() == (tmp_path / "here.mid").read_bytes()
+
+
+@pytest.fixture()
+def bundle_copy(bundle_dir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(bundle_dir, copy)
+    return copy
+
+
+@pytest.mark.parametrize("name", ["model.keras", "vocab.json", "config.json", "data.json", "metrics.json"])
+def test_missing_file_is_named(bundle_copy, name):
+    (bundle_copy / name).unlink()
+    with pytest.raises(BundleError, match=f"missing {name}"):
+        load_bundle(bundle_copy)
+
+
+def test_vocabulary_fingerprint_mismatch(bundle_copy):
+    tokens = list(Vocabulary.load(bundle_copy / "vocab.json").tokens)
+    tokens[10], tokens[11] = tokens[11], tokens[10]  # same size, other ids
+    Vocabulary(tokens).save(bundle_copy / "vocab.json")
+    with pytest.raises(BundleError, match="not the vocabulary this model was trained with"):
+        load_bundle(bundle_copy)
+
+
+def test_vocabulary_size_mismatch(bundle_copy):
+    vocab = Vocabulary.load(bundle_copy / "vocab.json")
+    bigger = Vocabulary([*vocab.tokens, "Extra_1", "Extra_2"])
+    bigger.save(bundle_copy / "vocab.json")
+    config = read_json(bundle_copy / "config.json")
+    write_json(bundle_copy / "config.json", {**config, "vocab_fingerprint": bigger.fingerprint, "vocab_size": len(bigger)})
+    expected = f"vocab.json has {len(bigger)} tokens but the model predicts {len(vocab)}"
+    with pytest.raises(BundleError, match=expected):
+        load_bundle(bundle_copy)
+
+
+def test_bad_encoding_config(bundle_copy):
+    config = read_json(bundle_copy / "config.json")
+    write_json(bundle_copy / "config.json", {**config, "encoding": {"name": "events", "n_tracks": 0}})
+    with pytest.raises(BundleError, match="encoding config does not parse"):
+        load_bundle(bundle_copy)
+
+
+def test_save_bundle_replaces_only_complete_bundles(trained, bundle_copy, tmp_path):
+    parts, _ = trained
+    common = dict(model=parts.model, config=parts.config, vocab=parts.vocab, encoding_config=parts.encoding)
+
+    class FailingModel:
+        outputs = parts.model.outputs
+
+        def save(self, path):
+            raise OSError("disk full")
+
+    before = {p.name: p.read_bytes() for p in bundle_copy.iterdir()}
+    with pytest.raises(OSError, match="disk full"):
+        save_bundle(bundle_copy, **{**common, "model": FailingModel()}, data_info=DATA_INFO)
+    assert {p.name: p.read_bytes() for p in bundle_copy.iterdir()} == before  # old bundle untouched
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left
+
+    save_bundle(bundle_copy, **common, data_info={**DATA_INFO, "dataset": "other"})
+    assert load_bundle(bundle_copy).data_info["dataset"] == "other"
+    assert not (bundle_copy / "split.json").exists()
+
+    other = tmp_path / "not_a_bundle"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    with pytest.raises(BundleError, match="not a model bundle"):
+        save_bundle(other, **common, data_info=DATA_INFO)
+    with pytest.raises(BundleError, match="data_hash"):
+        save_bundle(tmp_path / "new", **common, data_info={"dataset": "toy"})
+    with pytest.raises(BundleError, match="the vocabulary does not match the weights"):
+        save_bundle(tmp_path / "new", **{**common, "vocab": Vocabulary([*parts.vocab.tokens, "X"])}, data_info=DATA_INFO)
