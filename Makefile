@@ -6,11 +6,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.musiclib-installed
 RUN    ?= default
+EPOCHS ?= 3
 
 .PHONY: setup run quick test benchmark figures clean help
 
 help:
-	@echo "make run        set up and run the walkthrough on the embedded folk corpus"
+	@echo "make run        set up and run the walkthrough on the embedded folk corpus (EPOCHS=3 by default)"
 	@echo "make quick      the same in quick mode (small models, a few minutes)"
 	@echo "make test       set up and run the test suite"
 	@echo "make benchmark  run the benchmarks"
@@ -39,7 +40,7 @@ setup: $(STAMP)
 
 run: setup
 	@echo "==> Running the walkthrough on the embedded folk corpus into runs/$(RUN)/"
-	$(BIN)/musiclib pipeline --name $(RUN)
+	$(BIN)/musiclib pipeline --name $(RUN) --epochs $(EPOCHS)
 
 quick: setup
 	@echo "==> Running the walkthrough in quick mode into runs/quick/"

@@ -23,6 +23,7 @@ _SUBMODULES = (
     "datasets",
     "encoding",
     "evaluate",
+    "experiments",
     "generate",
     "io",
     "models",

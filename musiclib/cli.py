@@ -79,6 +79,113 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_lstm(args: argparse.Namespace) -> int:
+    from musiclib.experiments import format_table, train_lstm_experiment
+    from musiclib.prepare import PrepareConfig, prepare
+
+    config = PrepareConfig(dataset=args.dataset, path=args.path, encoding=args.encoding, seed=args.seed,
+                           max_tunes=args.max_tunes)
+    prepared = prepare(config, out_dir=args.out, progress=True)
+    print(prepared.corpus.report())
+    result = train_lstm_experiment(prepared, out_dir=args.out, preset=args.preset, epochs=args.epochs, seed=args.seed,
+                                   verbose=2)
+    print(format_table(result.table))
+    print(f"LSTM vs best n-gram ({result.best_baseline['model']}): {100 * result.improvement:+.1f}% lower test NLL")
+    print(f"bundle: {result.bundle_path}")
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from musiclib.bundle import load_bundle
+    from musiclib.experiments import generate_lstm_set
+
+    bundle = load_bundle(args.bundle)
+    records = generate_lstm_set(bundle, args.out, n=args.n, n_bars=args.bars, temperature=args.temperature,
+                                top_p=args.top_p, seed=args.seed)
+    dropped = sum(r["dropped"] for r in records)
+    print(f"wrote {len(records)} MIDI files to {Path(args.out).resolve()} ({dropped} ill-formed tokens dropped)")
+    return 0
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from musiclib import audio, io
+
+    files = _music_files(args.inputs)
+    out = Path(args.out)
+    renderer = audio.get_renderer(args.backend, sample_rate=args.sample_rate)
+    seconds_audio, failures = 0.0, []
+    try:
+        for path in tqdm(files, desc="rendering", unit="file"):
+            try:
+                tunes, _ = io.read(path)
+            except io.MusicReadError as error:
+                failures.append(str(error))
+                continue
+            for i, tune in enumerate(tunes):
+                rendered = renderer.render(tune)
+                seconds_audio += rendered.seconds
+                name = path.stem if len(tunes) == 1 else f"{path.stem}_{i:03d}"
+                audio.write_wav(rendered, out / f"{name}.wav")
+    finally:
+        renderer.close()
+    print(f"rendered {seconds_audio:.0f} s of audio with {renderer.backend} into {out.resolve()}")
+    for failure in failures:
+        print(f"skipped {failure}", file=sys.stderr)
+    return 0
+
+
+def _music_files(inputs: Sequence[str]) -> list[Path]:
+    from musiclib.io import SUPPORTED_SUFFIXES
+
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ValueError(f"no such file or folder: {item}")
+    if not files:
+        raise ValueError(f"no MIDI/ABC/MusicXML files in {', '.join(inputs)}")
+    return files
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from musiclib import analysis, audio, io
+    from musiclib._files import write_json
+
+    config = analysis.SpectrogramConfig(sample_rate=args.sample_rate)
+    renderer = audio.get_renderer(args.backend, sample_rate=args.sample_rate)
+
+    def features_of(folder: str, label: str):
+        tunes = []
+        for path in _music_files([folder])[: args.max_pieces]:
+            try:
+                tunes.extend(io.read(path)[0][:1])
+            except io.MusicReadError as error:
+                print(f"skipped {error}", file=sys.stderr)
+        rendered = analysis.render_set(tqdm(tunes, desc=f"rendering {label}", unit="piece"), renderer=renderer,
+                                       max_seconds=args.max_seconds)
+        return analysis.set_features(rendered, config=config, label=label)
+
+    try:
+        reference = features_of(args.reference, "reference")
+        results = {"backend": renderer.backend, "reference": args.reference, "sets": {}}
+        for folder in args.generated:
+            results["sets"][folder] = analysis.compare_sets(reference, features_of(folder, folder))
+    finally:
+        renderer.close()
+    write_json(Path(args.out) / "analysis.json", results)
+    print(json.dumps(results, indent=2)[:4000])
+    print(f"wrote {Path(args.out).resolve() / 'analysis.json'}")
+    return 0
+
+
 def _cmd_pipeline(args: argparse.Namespace) -> int:
     from musiclib import pipeline
 
@@ -112,6 +219,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-tunes", type=_positive_int, default=None, help="random subset of this many tunes")
     p.add_argument("--out", default="runs/prepared", help="folder for data.json, split.json, vocab.json")
     p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser("train-lstm", help="train an LSTM, score it against n-gram baselines, save a bundle")
+    p.add_argument("--dataset", type=_dataset_name, default="folk", help="registry name or folder (default: folk)")
+    p.add_argument("--path", default=None, help="local copy of a registry dataset")
+    p.add_argument("--encoding", choices=("events", "paper"), default="events")
+    p.add_argument("--preset", choices=("default", "tiny", "paper"), default="default", help="model size")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="override the preset's epochs")
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--max-tunes", type=_positive_int, default=None, help="random subset of this many tunes")
+    p.add_argument("--out", default="runs/lstm", help="folder for the bundle, history and NLL table")
+    p.set_defaults(func=_cmd_train_lstm)
+
+    p = sub.add_parser("generate", help="generate MIDI files from a trained LSTM bundle")
+    p.add_argument("--bundle", required=True, help="bundle folder (from train-lstm: OUT/bundle)")
+    p.add_argument("--out", default="runs/generated", help="folder for the MIDI files")
+    p.add_argument("-n", type=_positive_int, default=10, help="number of pieces")
+    p.add_argument("--bars", type=_positive_int, default=16, help="length of each piece in bars")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("render", help="render MIDI/ABC files to WAV (FluidSynth, or the fallback synthesizer)")
+    p.add_argument("inputs", nargs="+", help="files or folders")
+    p.add_argument("--out", default="runs/audio", help="folder for the WAV files")
+    p.add_argument("--backend", choices=("auto", "fluidsynth", "additive"), default="auto")
+    p.add_argument("--sample-rate", type=_positive_int, default=22050)
+    p.set_defaults(func=_cmd_render)
+
+    p = sub.add_parser("analyze", help="compare audio features of generated sets with a reference set")
+    p.add_argument("--reference", required=True, help="folder of reference MIDI/ABC files")
+    p.add_argument("--generated", nargs="+", required=True, help="folders of generated MIDI files")
+    p.add_argument("--out", default="runs/analysis", help="folder for analysis.json")
+    p.add_argument("--max-pieces", type=_positive_int, default=50, help="pieces per set")
+    p.add_argument("--max-seconds", type=float, default=60.0, help="render at most this much of each piece")
+    p.add_argument("--backend", choices=("auto", "fluidsynth", "additive"), default="auto")
+    p.add_argument("--sample-rate", type=_positive_int, default=22050)
+    p.set_defaults(func=_cmd_analyze)
 
     p = sub.add_parser("pipeline", help="run the notebooks in order with papermill into runs/NAME/")
     p.add_argument("--name", default="default", help="run folder name under --runs-root")

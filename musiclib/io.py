@@ -40,6 +40,8 @@ __all__ = [
     "write_midi",
     "midi_bytes",
     "to_symusic",
+    "to_music21",
+    "write_musicxml",
 ]
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -490,4 +492,26 @@ def write_midi(tune: Tune, path: str | os.PathLike) -> Path:
     data = midi_bytes(tune)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+    return path
+
+
+def to_music21(tune: Tune):
+    """A music21 ``Score`` of a Tune (through MIDI, quantised by music21), for notation."""
+    import music21
+
+    with tempfile.TemporaryDirectory() as tmp:
+        midi_path = Path(tmp) / "tune.mid"
+        midi_path.write_bytes(midi_bytes(tune))
+        score = music21.converter.parse(str(midi_path))
+    if tune.title:
+        score.insert(0, music21.metadata.Metadata(title=tune.title))
+    return score
+
+
+def write_musicxml(tune: Tune, path: str | os.PathLike) -> Path:
+    """Write a Tune as MusicXML (via music21), atomically. Returns the path."""
+    path = Path(path)
+    score = to_music21(tune)
+    with atomic_path(path, suffix=".musicxml") as tmp:
+        score.write("musicxml", fp=str(tmp))
     return path

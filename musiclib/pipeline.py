@@ -35,8 +35,16 @@ __all__ = [
     "RUN_DIR_ENV",
 ]
 
-NOTEBOOKS = ("01_data_prep.ipynb", "05_spectrogram_analysis.ipynb")
-"""The walkthrough, in order. Later issues add training, generation, audio and evaluation."""
+NOTEBOOKS = (
+    "01_data_prep.ipynb",
+    "02_train_lstm.ipynb",
+    "04_generate.ipynb",
+    "05_spectrogram_analysis.ipynb",
+)
+"""The walkthrough, in order (notebooks that a run does not declare a parameter for ignore it)."""
+
+GENERATED_DIRS = "lstm/midi/set"
+"""Where notebook 04 writes its evaluation set, relative to the run folder (read by notebook 05)."""
 
 QUICK_ENV = "MUSICLIB_QUICK"
 """Set to 1 to force quick mode in every notebook (the test suite does, for nbval)."""
@@ -113,7 +121,13 @@ class PipelineConfig:
         return Path(self.runs_root).resolve() / self.name
 
     def parameters(self) -> dict[str, Any]:
-        params = {"dataset": self.dataset, "quick": self.quick, "seed": self.seed, "run_dir": str(self.run_dir)}
+        params = {
+            "dataset": self.dataset,
+            "quick": self.quick,
+            "seed": self.seed,
+            "run_dir": str(self.run_dir),
+            "generated_dirs": GENERATED_DIRS,
+        }
         if self.epochs is not None:
             params["epochs"] = self.epochs
         params.update(self.extra)

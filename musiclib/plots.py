@@ -72,6 +72,7 @@ def piano_roll(
 
     ax = _axes(ax)
     end = tune.end if end is None else end
+    end = max(end, start + 1.0)  # an empty tune still gets a visible window
     artist = None
     for i, track in enumerate(tune.tracks):
         notes = track.notes
@@ -100,7 +101,7 @@ def piano_roll(
     ax.set_xlabel("time (quarter notes)")
     ax.set_ylabel("pitch")
     ax.set_title(tune.title if title is None else title)
-    if len(tune.tracks) > 1:
+    if len(tune.tracks) > 1 and artist is not None:
         ax.legend(loc="upper right", fontsize="small")
     return artist
 

@@ -7,7 +7,13 @@ set-up) and the step model used for generation.
 
 from __future__ import annotations
 
-from musiclib.models.lstm import (
+import os
+
+# TensorFlow's C++ start-up chatter (CUDA probing, CPU instruction notices) is noise on a
+# learner's screen; keep warnings and errors. Set TF_CPP_MIN_LOG_LEVEL yourself to override.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from musiclib.models.lstm import (  # noqa: E402
     LOSS_ON_CHOICES,
     PRESETS,
     LSTMConfig,
