@@ -52,6 +52,9 @@ QUICK_ENV = "MUSICLIB_QUICK"
 RUN_DIR_ENV = "MUSICLIB_RUN_DIR"
 """Overrides a notebook's default ``run_dir`` (the test suite points it at a temporary folder)."""
 
+QUICK_MAX_TUNES = 60
+"""Tunes drawn (with the seed) from the corpus in quick mode, the same in every notebook."""
+
 _VERSIONED = ("musiclib", "numpy", "symusic", "music21", "keras", "tensorflow", "librosa", "papermill", "matplotlib")
 _DEFAULT_RUN_DIR = "runs/latest"
 
@@ -67,6 +70,11 @@ class NotebookSettings:
     quick: bool
     run_dir: Path
     seed: int
+
+    @property
+    def max_tunes(self) -> int | None:
+        """The corpus subset every notebook prepares in quick mode (None: the whole corpus)."""
+        return QUICK_MAX_TUNES if self.quick else None
 
 
 def notebook_settings(*, quick: bool, run_dir: str, seed: int = 0) -> NotebookSettings:
