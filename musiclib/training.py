@@ -93,6 +93,21 @@ def window_starts(n_tokens: int, *, sequence_length: int, stride: int) -> np.nda
     return np.arange(0, max(n_tokens - sequence_length, 0), stride, dtype=np.int64)
 
 
+def with_tune_starts(
+    starts: np.ndarray, sequences: Sequence[np.ndarray], *, n_tokens: int, sequence_length: int
+) -> np.ndarray:
+    """Add a window that starts at every tune's BOS to the regular grid of ``starts``.
+
+    Generation and :func:`evaluate_nll` start each tune from a blank recurrent state;
+    windows cut on a regular grid almost never begin at a BOS, so without these the
+    model would rarely see how a tune opens from a blank state (it then often skips
+    the meter and the first bar line).
+    """
+    offsets = np.cumsum([0] + [len(seq) for seq in sequences[:-1]]).astype(np.int64)
+    offsets = offsets[offsets < n_tokens - sequence_length]
+    return np.union1d(starts, offsets)
+
+
 def count_windows(n_tokens: int, *, sequence_length: int, stride: int) -> int:
     """Number of windows :func:`make_dataset` cuts from ``n_tokens`` tokens."""
     return len(window_starts(n_tokens, sequence_length=sequence_length, stride=stride))
@@ -201,9 +216,12 @@ def make_dataset(
     _check_data_args(sequence_length, batch_size, loss_on, stride)
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
         raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
+    sequences = [np.asarray(seq, dtype=np.int32).reshape(-1) for seq in sequences]
     stream = concatenate(sequences)
     stride = _default_stride(loss_on, sequence_length) if stride is None else stride
     starts = window_starts(len(stream), sequence_length=sequence_length, stride=stride)
+    if loss_on == "all":
+        starts = with_tune_starts(starts, sequences, n_tokens=len(stream), sequence_length=sequence_length)
     if not len(starts):
         raise ValueError(
             f"the sequences hold {len(stream)} tokens, too few for one window of "

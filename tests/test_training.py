@@ -45,11 +45,13 @@ def test_make_dataset_all_predicts_every_next_token():
     x = np.concatenate([b[0] for b in data])
     y = np.concatenate([b[1] for b in data])
     stream = np.concatenate(tunes)
-    assert x.shape == (6, 8) and y.shape == (6, 8)  # 50 tokens: windows of 9 with stride 8
+    # 50 tokens: windows of 9 on a stride-8 grid (0, 8, ..., 40), plus one at the second tune's start (30)
+    starts = [0, 8, 16, 24, 30, 32, 40]
+    assert x.shape == (len(starts), 8) and y.shape == (len(starts), 8)
     np.testing.assert_array_equal(x[:, 1:], y[:, :-1])
-    for i in range(6):
-        np.testing.assert_array_equal(x[i], stream[8 * i : 8 * i + 8])
-        np.testing.assert_array_equal(y[i], stream[8 * i + 1 : 8 * i + 9])
+    for i, start in enumerate(starts):
+        np.testing.assert_array_equal(x[i], stream[start : start + 8])
+        np.testing.assert_array_equal(y[i], stream[start + 1 : start + 9])
 
 
 def test_make_dataset_last_has_a_window_at_every_position():
