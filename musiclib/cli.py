@@ -100,8 +100,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from musiclib.experiments import generate_lstm_set
 
     bundle = load_bundle(args.bundle)
+    primers = None
+    if args.primer:
+        from musiclib.generate import primer_from_tune
+        from musiclib.io import read
+
+        tunes, _ = read(args.primer)
+        primers = [primer_from_tune(bundle.encoding, tunes[0], n_bars=args.primer_bars)]
     records = generate_lstm_set(bundle, args.out, n=args.n, n_bars=args.bars, temperature=args.temperature,
-                                top_p=args.top_p, seed=args.seed)
+                                top_p=args.top_p, seed=args.seed, primers=primers)
     dropped = sum(r["dropped"] for r in records)
     print(f"wrote {len(records)} MIDI files to {Path(args.out).resolve()} ({dropped} ill-formed tokens dropped)")
     return 0
@@ -239,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=0.95)
     p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--primer", default=None, help="MIDI/ABC/MusicXML file whose first bars the model continues")
+    p.add_argument("--primer-bars", type=_positive_int, default=4, help="bars of --primer to use")
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("render", help="render MIDI/ABC files to WAV (FluidSynth, or the fallback synthesizer)")

@@ -64,7 +64,8 @@ def test_prepare_train_generate_render_end_to_end(tmp_path):
     table = json.loads((out / "nll_table.json").read_text())
     assert [row["model"] for row in table][0] == "lstm" and len(table) == 6  # LSTM + orders 1..5
     gen = tmp_path / "gen"
-    result = run_cli("generate", "--bundle", str(out / "bundle"), "--out", str(gen), "-n", "2", "--bars", "2")
+    result = run_cli("generate", "--bundle", str(out / "bundle"), "--out", str(gen), "-n", "2", "--bars", "2",
+                     "--primer", str(corpus / "tune 0.mid"), "--primer-bars", "1")
     assert result.returncode == 0, result.stderr[-2000:]
     midis = sorted(gen.glob("*.mid"))
     assert len(midis) == 2
