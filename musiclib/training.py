@@ -539,6 +539,11 @@ def train(
         stride=_default_stride(config.loss_on, length) if train_stride is None else train_stride,
     )
     valid_starts = window_starts(len(valid_stream), sequence_length=length, stride=valid_stride or length)
+    if config.loss_on == "all":
+        train_sequences = [np.asarray(seq, dtype=np.int32).reshape(-1) for seq in train_sequences]
+        train_starts = with_tune_starts(
+            train_starts, train_sequences, n_tokens=len(train_stream), sequence_length=length
+        )
     for name, starts, stream in (("train", train_starts, train_stream), ("valid", valid_starts, valid_stream)):
         if not len(starts):
             raise ValueError(

@@ -246,3 +246,21 @@ def test_evaluate_nll_for_one_prediction_per_window_models():
         assert got == pytest.approx(expected, abs=1e-4)
     with pytest.raises(ValueError, match="sequence_length"):
         evaluate_nll(model, tunes)
+
+
+def test_training_windows_include_every_tune_start(monkeypatch, tmp_path):
+    """train() must feed windows that open at each tune's BOS (as generation starts)."""
+    import musiclib.training as training
+
+    seen = {}
+    original = training._window_pipeline
+
+    def spy(stream, starts, **kwargs):
+        seen.setdefault("starts", []).append(np.asarray(starts))
+        return original(stream, starts, **kwargs)
+
+    monkeypatch.setattr(training, "_window_pipeline", spy)
+    tunes = [np.r_[1, np.full(40, 5), 2].astype(np.int32), np.r_[1, np.full(30, 6), 2].astype(np.int32)]
+    config = config_for("tiny", 8, sequence_length=16, epochs=1, batch_size=4)
+    train(build_lstm(config), config, tunes, tunes, out_dir=tmp_path, verbose=0)
+    assert 42 in seen["starts"][0]  # the second tune's BOS (42 tokens into the stream)
