@@ -155,7 +155,7 @@ def print_table(rows: list[dict]) -> None:
             print(f"{r['benchmark']:58s} skipped: {r['skipped']}")
             continue
         base = "" if r["baseline"] is None else f"{r['baseline']:12.3f}"
-        ratio = "" if r["ratio"] is None else f"{r['ratio']:8.0f}x"
+        ratio = "" if r["ratio"] is None else f"{r['ratio']:8.1f}x"
         print(f"{r['benchmark']:58s} {r['musiclib']:12.3f} {base:>12s} {ratio:>9s}  {r['note']}")
 
 
