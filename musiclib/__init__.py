@@ -24,6 +24,8 @@ _SUBMODULES = (
     "encoding",
     "evaluate",
     "experiments",
+    "gan_metrics",
+    "gan_training",
     "generate",
     "io",
     "models",

@@ -38,6 +38,7 @@ __all__ = [
 NOTEBOOKS = (
     "01_data_prep.ipynb",
     "02_train_lstm.ipynb",
+    "03_train_gan.ipynb",
     "04_generate.ipynb",
     "05_spectrogram_analysis.ipynb",
 )

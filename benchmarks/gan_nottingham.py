@@ -1,0 +1,138 @@
+"""Train the GAN's default preset on Nottingham and print MuseGAN's metrics, real vs generated.
+
+Usage::
+
+    nice -n 10 .venv/bin/python benchmarks/gan_nottingham.py                  # default preset
+    nice -n 10 .venv/bin/python benchmarks/gan_nottingham.py --preset paper   # the seed's dense GAN
+    nice -n 10 .venv/bin/python benchmarks/gan_nottingham.py --epochs 5 --out runs/gan-bench
+
+Data: Nottingham (``../shared/data/nottingham`` beside the checkout, or
+``$MUSICLIB_SHARED_DATA``), the training part of ``split_corpus(seed=0)``, every 4/4
+phrase of four bars (hop one bar). Generated: 1,000 phrases (4,000 bars) binarised at
+0.5; real: 1,000 phrases from the same training split. The target: QN and UPC within
+25% of the real data's, EBR within 10 points, collapse ratio near 1.
+
+Writes ``<out>/benchmark.json`` (the table, timing, config, machine) and the run folder
+(history, checkpoints, sample grids) and GAN bundle under ``<out>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MUSICLIB_SHARED_DATA", ROOT.parent / "shared" / "data"))
+NOTTINGHAM = SHARED / "nottingham"
+sys.path.insert(0, str(ROOT))
+
+_EVAL_PHRASES = 1000
+
+
+def _targets(table: dict) -> list[tuple[str, bool, str]]:
+    real, fake = table["real"], table["generated"]
+    checks = []
+    for track, name in enumerate(("melody", "chords")):
+        for key, label in (("qualified_note_rate", "QN"), ("used_pitch_classes", "UPC")):
+            r, f = real[key][track], fake[key][track]
+            ok = f is not None and r and abs(f - r) <= 0.25 * r
+            checks.append((f"{label} {name} within 25%", bool(ok), f"{f:.3f} vs {r:.3f}"))
+        r, f = real["empty_bar_rate"][track], fake["empty_bar_rate"][track]
+        checks.append((f"EBR {name} within 10 points", abs(f - r) <= 0.10, f"{f:.3f} vs {r:.3f}"))
+    ratio = table["collapse"]["ratio"]
+    checks.append(("no collapse, no noise (collapse ratio 0.7-1.5)", 0.7 <= ratio <= 1.5, f"{ratio:.3f}"))
+    return checks
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--epochs", type=int, default=0, help="0: the preset's")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(ROOT / "runs" / "gan-nottingham"))
+    parser.add_argument("--verbose", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    import numpy as np
+
+    import musiclib as ml
+    from musiclib import gan_metrics, gan_training
+    from musiclib.encoding import PianoRollEncoding
+    from musiclib.models.gan import gan_config_for
+
+    if not NOTTINGHAM.is_dir():
+        print(f"Nottingham not found at {NOTTINGHAM}; set MUSICLIB_SHARED_DATA", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    corpus = ml.datasets.load("nottingham", path=str(NOTTINGHAM))
+    train, _, _ = ml.split.split_corpus(corpus.tunes, seed=0).apply(corpus.tunes)
+    encoding = PianoRollEncoding()
+    phrases = gan_training.phrases_from_tunes(train, encoding, n_bars=4)
+    t_data = time.perf_counter() - t0
+    print(f"{len(train)} training tunes -> {len(phrases)} phrases {phrases.shape[1:]} in {t_data:.1f} s")
+
+    overrides = {"seed": args.seed}
+    if args.epochs:
+        overrides["epochs"] = args.epochs
+    config = gan_config_for(args.preset, **overrides)
+    t1 = time.perf_counter()
+    result = gan_training.train_gan(config, phrases, out_dir=out / "run", verbose=args.verbose)
+    t_train = time.perf_counter() - t1
+
+    rng = np.random.default_rng(args.seed)
+    real = phrases[rng.choice(len(phrases), size=_EVAL_PHRASES, replace=False)]
+    fake = gan_training.binarize(result.gan.generate(_EVAL_PHRASES, seed=args.seed + 1))
+    table = gan_metrics.metrics_table(real, fake, lowest_pitch=encoding.lowest_pitch)
+    print()
+    print(f"preset {args.preset!r}: {config.epochs} epochs, {len(result.history.get('epoch', []))} run")
+    print(gan_metrics.format_table(table))
+    epoch_seconds = result.history.get("epoch_seconds", [])
+    print(f"training time: {t_train:.0f} s ({t_train / 60:.1f} min; epochs {min(epoch_seconds):.0f}-"
+          f"{max(epoch_seconds):.0f} s) on {os.cpu_count()} CPU cores, load average at the end "
+          f"{os.getloadavg()[0]:.1f}")
+    checks = _targets(table)
+    for label, ok, detail in checks:
+        print(f"  [{'x' if ok else ' '}] {label}: {detail}")
+
+    gan_training.save_gan_bundle(
+        out / "bundle",
+        gan=result.gan,
+        encoding=encoding,
+        data_info={
+            "dataset": "nottingham",
+            "data_hash": gan_training.phrases_fingerprint(phrases),
+            "phrases": int(len(phrases)),
+            "split": "train (split_corpus seed 0)",
+        },
+        metrics=table,
+        history=result.history,
+    )
+    from musiclib._files import write_json
+
+    write_json(
+        out / "benchmark.json",
+        gan_training._json_ready(
+            {
+                "preset": args.preset,
+                "config": config.to_dict(),
+                "phrases": int(len(phrases)),
+                "train_seconds": t_train,
+                "data_seconds": t_data,
+                "table": table,
+                "targets": {label: ok for label, ok, _ in checks},
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                            "load_average_end": os.getloadavg()},
+            }
+        ),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

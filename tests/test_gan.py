@@ -1,0 +1,320 @@
+"""The piano-roll GAN: config, builders, train_step, gradient penalty, metrics, resume, bundles, MIDI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from musiclib import gan_metrics as gm  # noqa: E402
+from musiclib import gan_training as gt  # noqa: E402
+from musiclib.encoding import PianoRollEncoding  # noqa: E402
+from musiclib.io import read_midi  # noqa: E402
+from musiclib.models.gan import (  # noqa: E402
+    LOSS_NAMES,
+    PRESETS,
+    GANConfig,
+    MusicGAN,
+    build_critic,
+    build_generator,
+    gan_config_for,
+)
+
+TINY = gan_config_for("tiny", epochs=2)
+
+
+def toy_phrases(n: int = 64, seed: int = 0) -> np.ndarray:
+    """Phrases shaped like Nottingham's: a melody note per beat, a triad held per bar."""
+    rng = np.random.default_rng(seed)
+    phrases = np.zeros((n, *TINY.phrase_shape), dtype=bool)
+    for i in range(n):
+        for bar in range(TINY.n_bars):
+            root = rng.choice([0, 5, 7])  # C, F, G from C2 (row 12)
+            for interval in (0, 4, 7):
+                phrases[i, bar, :, 12 + root + interval, 1] = True
+            for beat in range(4):
+                phrases[i, bar, beat * 4 : beat * 4 + 3, 36 + rng.integers(0, 12), 0] = True
+    return phrases
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Two tiny epochs of uninterrupted training, shared by the resume, bundle and MIDI tests."""
+    out = tmp_path_factory.mktemp("gan_run")
+    result = gt.train_gan(TINY, toy_phrases(), out_dir=out, verbose=0)
+    return out, result
+
+
+# ----------------------------------------------------------------------------- config and builders
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("n_bars", 0),
+        ("latent_dim", 2.5),
+        ("architecture", "rnn"),
+        ("loss", "hinge"),
+        ("norm", "batch"),
+        ("critic_steps", 0),
+        ("gp_weight", -1.0),
+        ("learning_rate", 0),
+        ("beta_2", 1.0),
+        ("generator_filters", (8, 8)),
+        ("steps_per_bar", 6),
+        ("n_pitches", 80),
+        ("seed", -1),
+    ],
+)
+def test_config_rejects_bad_values_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        GANConfig(**{field: value})
+
+
+def test_config_round_trips_through_json_and_presets_exist():
+    config = gan_config_for("default", epochs=3)
+    again = GANConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config and isinstance(again.generator_filters, tuple)
+    assert {"default", "tiny", "paper"} <= set(PRESETS)
+    base = GANConfig()
+    assert (base.latent_dim, base.bar_latent_dim, base.critic_steps, base.gp_weight) == (64, 32, 5, 10.0)
+    assert (base.learning_rate, base.beta_1, base.beta_2, base.batch_size) == (1e-3, 0.5, 0.9, 64)
+    assert config.critic_steps == 3 and gan_config_for("paper").loss == "gan"
+    with pytest.raises(ValueError, match="unknown GANConfig"):
+        GANConfig.from_dict({**config.to_dict(), "units": 3})
+
+
+@pytest.mark.parametrize("preset", ["tiny", "paper"])
+def test_builders_give_the_phrase_shape(preset):
+    config = gan_config_for(preset)
+    if preset == "paper":  # keep the dense baseline small in the test
+        config = config.replace(generator_filters=(16,), critic_filters=(16,))
+    generator, critic = build_generator(config), build_critic(config)
+    z = np.zeros((3, config.latent_dim), "float32")
+    z_bars = np.zeros((3, config.n_bars, config.bar_latent_dim), "float32")
+    roll = keras.ops.convert_to_numpy(generator([z, z_bars]))
+    assert roll.shape == (3, 4, 16, 84, 2)
+    assert 0.0 <= roll.min() and roll.max() <= 1.0
+    assert tuple(critic(roll).shape) == (3, 1)
+    assert not any("batch_norm" in layer.name for layer in critic.layers)
+
+
+def test_generate_is_deterministic_for_a_seed():
+    gan = MusicGAN.from_config_object(TINY)
+    a, b, c = gan.generate(4, seed=5), gan.generate(4, seed=5), gan.generate(4, seed=6)
+    assert a.shape == (4, *TINY.phrase_shape) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+# ----------------------------------------------------------------------------- training step
+
+
+def test_train_step_returns_the_named_losses_and_updates_both_networks():
+    gan = MusicGAN.from_config_object(TINY)
+    gan.compile()
+    before_g = [w.copy() for w in gan.generator.get_weights()]
+    before_c = [w.copy() for w in gan.critic.get_weights()]
+    batch = toy_phrases(TINY.phrases_per_step).astype("float32")
+    logs = gan.train_step(keras.ops.convert_to_tensor(batch))
+    values = {key: float(keras.ops.convert_to_numpy(value)) for key, value in logs.items()}
+    assert set(values) == set(LOSS_NAMES)
+    assert all(np.isfinite(v) for v in values.values())
+    assert values["gp"] >= 0
+    assert any(not np.array_equal(a, b) for a, b in zip(before_g, gan.generator.get_weights()))
+    assert any(not np.array_equal(a, b) for a, b in zip(before_c, gan.critic.get_weights()))
+    assert int(gan.d_optimizer.iterations) == TINY.critic_steps and int(gan.g_optimizer.iterations) == 1
+
+
+def _linear_critic(config: GANConfig, norm: float) -> keras.Model:
+    roll = keras.Input(config.phrase_shape)
+    dense = keras.layers.Dense(1, use_bias=False)
+    critic = keras.Model(roll, dense(keras.layers.Flatten()(roll)))
+    w = np.random.default_rng(0).normal(size=dense.kernel.shape).astype("float32")
+    dense.kernel.assign(w / np.linalg.norm(w) * norm)
+    return critic
+
+
+def test_gradient_penalty_is_zero_for_a_1_lipschitz_linear_critic():
+    real = toy_phrases(8).astype("float32")
+    fake = np.random.default_rng(1).random(real.shape).astype("float32")
+    for norm, expected in ((1.0, 0.0), (2.0, 1.0), (0.5, 0.25)):  # (|w| - 1)^2
+        gan = MusicGAN(build_generator(TINY), _linear_critic(TINY, norm), TINY)
+        gp = float(keras.ops.convert_to_numpy(gan.gradient_penalty(real, fake)))
+        assert gp == pytest.approx(expected, abs=1e-4)
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def _bars(n: int = 1) -> np.ndarray:
+    return np.zeros((n, 16, 84, 2), dtype=bool)
+
+
+def test_metrics_on_hand_made_bars():
+    bars = _bars(3)
+    # bar 0: a C major triad (C4 E4 G4, rows 36 40 43) held 4 steps in track 0; track 1 empty
+    bars[0, 0:4, [36, 40, 43], 0] = True
+    # bar 1: one one-step note in each track
+    bars[1, 5, 50, 0] = True
+    bars[1, 7, 20, 1] = True
+    # bar 2: empty
+    assert gm.empty_bar_rate(bars) == pytest.approx([1 / 3, 2 / 3])
+    assert gm.empty_bar_rate(bars[2:]) == [1.0, 1.0]
+    upc = gm.used_pitch_classes(bars[:1])
+    assert upc[0] == 3.0 and np.isnan(upc[1])  # UPC counts only bars where the track plays
+    assert gm.qualified_note_rate(bars[:1])[0] == 1.0
+    assert gm.qualified_note_rate(bars[1:2]) == [0.0, 0.0]
+    assert gm.qualified_note_rate(bars[:2])[0] == pytest.approx(3 / 4)
+    lengths = gm.note_lengths(bars)
+    assert sorted(lengths[0].tolist()) == [1, 4, 4, 4] and lengths[1].tolist() == [1]
+
+
+def test_tonal_distance_and_collapse():
+    bars = _bars(2)
+    bars[:, :, [36, 40, 43], 0] = True  # C major in track 0
+    bars[:, :, [24, 28, 31], 1] = True  # the same chord an octave lower in track 1
+    assert gm.tonal_distance(bars) == pytest.approx(0.0, abs=1e-9)
+    other = bars.copy()
+    other[:, :, :, 1] = False
+    other[:, :, [42, 46, 49], 1] = True  # F# major: far from C major
+    assert gm.tonal_distance(other) > 1.0
+    real = toy_phrases(8)
+    identical = np.broadcast_to(real[0, 0], real.shape).copy()  # one bar, repeated everywhere
+    assert gm.collapse_ratio(real, identical) == 0.0
+    assert gm.collapse_ratio(real, real) == pytest.approx(1.0)
+    table = gm.metrics_table(real, identical)
+    assert table["collapse"]["ratio"] == 0.0 and set(table) == {"real", "generated", "collapse"}
+    assert "collapse ratio" in gm.format_table(table)
+
+
+def test_mean_pairwise_distance_matches_a_direct_count():
+    bars = np.random.default_rng(0).random((6, 16, 84, 2)) < 0.1
+    flat = bars.reshape(6, -1)
+    direct = np.mean([np.sum(flat[i] != flat[j]) for i in range(6) for j in range(6) if i != j])
+    assert gm.mean_pairwise_distance(bars) == pytest.approx(direct)
+
+
+# ----------------------------------------------------------------------------- run folder, resume
+
+
+def test_training_writes_history_checkpoints_and_samples(trained):
+    out, result = trained
+    history = json.loads((out / gt.HISTORY_FILE).read_text())
+    assert history["epoch"] == [0, 1] and history["session"] == [0, 0]
+    for key in (*LOSS_NAMES, "ebr_0", "upc_1", "qn_0", "td", "collapse", "epoch_seconds"):
+        assert key in history
+    assert (out / gt.HISTORY_CSV).read_text().startswith("epoch,session,")
+    assert (out / gt.CHECKPOINT_DIR / gt.GENERATOR_FILE).is_file()
+    assert (out / gt.CHECKPOINT_DIR / gt.CRITIC_FILE).is_file()
+    assert (out / gt.SAMPLES_DIR / "epoch_002.png").read_bytes()[:4] == b"\x89PNG"
+    first, last = TINY.learning_rate, TINY.learning_rate * TINY.final_lr_fraction
+    assert history["learning_rate"] == pytest.approx([first, last])
+    assert not (out / gt.BACKUP_DIR).exists()
+    assert set(result.metrics) == {"real", "generated", "collapse"}
+
+
+class _Interrupt(Exception):
+    pass
+
+
+class _StopAtEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise _Interrupt(f"simulated kill at the start of epoch {epoch}")
+
+
+def test_an_interrupted_run_resumes_and_matches_an_uninterrupted_one(trained, tmp_path):
+    _, whole = trained
+    with pytest.raises(_Interrupt):
+        gt.train_gan(TINY, toy_phrases(), out_dir=tmp_path, verbose=0, callbacks=[_StopAtEpoch(1)])
+    assert (tmp_path / gt.BACKUP_DIR).is_dir()
+    assert json.loads((tmp_path / gt.HISTORY_FILE).read_text())["epoch"] == [0]
+    resumed = gt.train_gan(TINY, toy_phrases(), out_dir=tmp_path, verbose=0)
+    assert resumed.history["epoch"] == [0, 1] and resumed.history["session"] == [0, 1]
+    assert not (tmp_path / gt.BACKUP_DIR).exists()
+    for a, b in zip(resumed.gan.generator.get_weights(), whole.gan.generator.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert resumed.history["d_loss"] == pytest.approx(whole.history["d_loss"], rel=1e-4)
+
+
+def test_train_gan_rejects_data_of_the_wrong_shape(tmp_path):
+    with pytest.raises(ValueError, match="shape"):
+        gt.train_gan(TINY, np.zeros((64, 4, 16, 72, 2), bool), out_dir=tmp_path)
+    with pytest.raises(ValueError, match="fewer than one training step"):
+        gt.train_gan(TINY, toy_phrases(8), out_dir=tmp_path)
+
+
+# ----------------------------------------------------------------------------- bundles and MIDI
+
+
+def _save(path, result, **kwargs):
+    return gt.save_gan_bundle(
+        path,
+        gan=result.gan,
+        encoding=PianoRollEncoding(),
+        data_info={"dataset": "toy", "data_hash": gt.phrases_fingerprint(toy_phrases())},
+        metrics=result.metrics,
+        history=result.history,
+        **kwargs,
+    )
+
+
+def test_bundle_round_trip(trained, tmp_path):
+    _, result = trained
+    path = _save(tmp_path / "bundle", result)
+    assert sorted(p.name for p in path.iterdir()) == sorted(gt.REQUIRED_FILES)
+    bundle = gt.load_gan_bundle(path)
+    assert bundle.config == result.gan.config and bundle.encoding == PianoRollEncoding()
+    assert bundle.meter == (4, 4) and bundle.data_info["dataset"] == "toy"
+    np.testing.assert_allclose(bundle.generate(3, seed=2), result.gan.generate(3, seed=2), atol=1e-6)
+    _save(path, result)  # replacing a bundle is allowed
+
+
+def test_bundle_mismatches_raise_clear_errors(trained, tmp_path):
+    _, result = trained
+    path = _save(tmp_path / "bundle", result)
+    config = json.loads((path / "config.json").read_text())
+    config["model"]["latent_dim"] = 99
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(gt.GANBundleError, match="latent_dim=99"):
+        gt.load_gan_bundle(path)
+    config["model"]["latent_dim"] = TINY.latent_dim
+    config["encoding"]["n_pitches"] = 72
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(gt.GANBundleError, match="must match"):
+        gt.load_gan_bundle(path)
+    (path / gt.CRITIC_FILE).unlink()
+    with pytest.raises(gt.GANBundleError, match="missing critic.keras"):
+        gt.load_gan_bundle(path)
+    with pytest.raises(gt.GANBundleError, match="must match"):
+        _save(tmp_path / "other", result, meter=(3, 4))
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    with pytest.raises(gt.GANBundleError, match="not a GAN bundle"):
+        _save(tmp_path / "taken", result)
+
+
+def test_generated_midi_reads_back_with_one_note_per_run(trained, tmp_path):
+    _, result = trained
+    bundle = gt.load_gan_bundle(_save(tmp_path / "bundle", result))
+    probabilities = bundle.generate(2, seed=3)
+    threshold = float(np.quantile(probabilities, 0.97))  # a barely trained generator: take its top 3%
+    paths = gt.generate_gan_midi(bundle, tmp_path / "midi", n=2, seed=3, threshold=threshold)
+    assert [p.name for p in paths] == ["gan_s3_000.mid", "gan_s3_001.mid"]
+    rolls = gt.binarize(probabilities, threshold=threshold)
+    for path, roll in zip(paths, rolls):
+        tune = read_midi(path)
+        runs = sum(len(x) for x in gm.note_lengths(roll.reshape(1, -1, 84, 2)))
+        assert sum(len(track.notes) for track in tune.tracks) == runs
+    again = gt.generate_gan_midi(bundle, tmp_path / "again", n=2, seed=3, threshold=threshold)
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
+    sampled = gt.generate_gan_midi(bundle, tmp_path / "bern", n=1, seed=3, bernoulli=True)
+    assert read_midi(sampled[0]).tracks
