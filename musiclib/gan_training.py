@@ -32,7 +32,6 @@ A run folder (``out_dir`` of :func:`train_gan`) holds::
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import functools
 import hashlib
@@ -45,13 +44,14 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from musiclib import gan_metrics
 from musiclib._files import atomic_write, read_json, write_json
 from musiclib.models.gan import GANConfig, MusicGAN, build_critic, build_generator
+from musiclib.training import _save_keras_atomically, atomic_backup_and_restore, quiet_keras_saving
 
 __all__ = [
     "phrases_from_tunes",
@@ -94,7 +94,6 @@ _KIND = "musiclib.gan_bundle"
 _MODEL_TYPE = "gan"
 _DATA_KEYS = ("data_hash", "dataset")
 _BACKUP_METADATA = "training_metadata.json"  # written by keras.callbacks.BackupAndRestore
-_ARRAY_COPY_WARNING = "__array__ implementation doesn't accept a copy keyword"
 _EVAL_SEED_OFFSET = 7919  # the per-epoch metrics use latent vectors apart from training noise
 _GRID_SEED_OFFSET = 104729  # the sample grids show the same latent vectors every epoch
 _GRID_PHRASES = 4
@@ -197,30 +196,6 @@ def make_gan_dataset(phrases: np.ndarray, config: GANConfig, *, epochs: tuple[in
 
 
 # ----------------------------------------------------------------------------- files
-
-
-@contextlib.contextmanager
-def _quiet_saving() -> Iterator[None]:
-    """Silence the NumPy 2 ``__array__ ... copy keyword`` DeprecationWarning of Keras 3.15's saver."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_ARRAY_COPY_WARNING, category=DeprecationWarning)
-        yield
-
-
-def _save_keras_atomically(path: Path, save: Callable[[Path], None]) -> None:
-    """Run a Keras saver on a temporary file under the final name in a temporary folder
-    beside ``path`` (Keras insists on the ``.keras`` / ``.weights.h5`` suffix), then rename it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        tmp = tmp_dir / path.name
-        with _quiet_saving():
-            save(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 def _json_ready(value: Any) -> Any:
@@ -338,13 +313,6 @@ def _make_callbacks(
 ) -> list:
     import keras
 
-    class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-        """Keras's BackupAndRestore, writing its weights and metadata atomically."""
-
-        def _save_model(self) -> None:
-            _save_keras_atomically(Path(self._weights_path), lambda p: self.model.save_weights(p))
-            write_json(self._training_metadata_path, {"epoch": self._current_epoch, "batch": 0})
-
     class GANMonitor(keras.callbacks.Callback):
         """After each epoch: MuseGAN metrics and the collapse ratio of freshly generated
         phrases (added to the epoch's logs); every ``sample_every`` epochs a sample grid."""
@@ -430,7 +398,7 @@ def _make_callbacks(
 
     callbacks = [LearningRateDecay(), GANMonitor(), Checkpoints(), Recorder(), *extra]
     # Last, so everything above has recorded the epoch before it is marked complete.
-    callbacks.append(AtomicBackupAndRestore(str(out_dir / BACKUP_DIR), double_checkpoint=False))
+    callbacks.append(atomic_backup_and_restore(out_dir / BACKUP_DIR))
     return callbacks
 
 
@@ -719,7 +687,7 @@ def save_gan_bundle(
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
-        with _quiet_saving():
+        with quiet_keras_saving():
             generator.save(staging / GENERATOR_FILE)
             critic.save(staging / CRITIC_FILE)
         write_json(

@@ -252,6 +252,18 @@ def quiet_keras_saving() -> Iterator[None]:
         yield
 
 
+def atomic_backup_and_restore(backup_dir: Path):
+    """Keras's ``BackupAndRestore`` for ``backup_dir``, writing its weights and metadata atomically."""
+    import keras
+
+    class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+        def _save_model(self) -> None:
+            _save_keras_atomically(Path(self._weights_path), lambda p: self.model.save_weights(p))
+            write_json(self._training_metadata_path, {"epoch": self._current_epoch, "batch": 0})
+
+    return AtomicBackupAndRestore(str(backup_dir), double_checkpoint=False)
+
+
 def _save_keras_atomically(path: Path, save: Callable[[Path], None]) -> None:
     """Run a Keras saver on a temporary file with the right suffix, then rename it.
 
@@ -285,13 +297,6 @@ def _make_callbacks(
     extra: Sequence[Any],
 ) -> list:
     import keras
-
-    class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-        """Keras's BackupAndRestore, writing its weights and metadata atomically."""
-
-        def _save_model(self) -> None:
-            _save_keras_atomically(Path(self._weights_path), lambda p: self.model.save_weights(p))
-            write_json(self._training_metadata_path, {"epoch": self._current_epoch, "batch": 0})
 
     class ReseedDropout(keras.callbacks.Callback):
         """Set every dropout seed to a function of the epoch, so a resumed run draws the
@@ -394,7 +399,7 @@ def _make_callbacks(
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out_dir / TENSORBOARD_DIR)))
     callbacks.extend(extra)
     # Last, so everything above has recorded the epoch before it is marked complete.
-    callbacks.append(AtomicBackupAndRestore(str(out_dir / BACKUP_DIR), double_checkpoint=False))
+    callbacks.append(atomic_backup_and_restore(out_dir / BACKUP_DIR))
     return callbacks
 
 
