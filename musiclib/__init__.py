@@ -24,6 +24,7 @@ _SUBMODULES = (
     "encoding",
     "evaluate",
     "experiments",
+    "figures",
     "gan_metrics",
     "gan_training",
     "generate",

@@ -26,7 +26,7 @@ import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -48,6 +48,7 @@ __all__ = [
     "features",
     "set_features",
     "compare_sets",
+    "format_comparison",
     "render_set",
     "uniform_random_tune",
 ]
@@ -688,6 +689,57 @@ def compare_sets(reference: SetFeatures, other: SetFeatures) -> dict[str, Any]:
             "mean_abs_db_difference": float(mel_difference.mean()),
         },
     }
+
+
+_FEATURE_NAMES = {
+    "zcr_mean": "mean ZCR",
+    "centroid_mean": "spectral centroid (Hz)",
+    "centroid_std": "centroid spread (Hz)",
+    "onset_rate": "onsets per second",
+    "rms_mean": "mean RMS",
+    "chroma_entropy": "pitch-class entropy (bits)",
+}
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def format_comparison(set_features: Mapping[str, SetFeatures], comparisons: Mapping[str, dict[str, Any]]) -> str:
+    """A plain-text table: each set's feature means, then each set's distances to the reference.
+
+    Parameters
+    ----------
+    set_features
+        Label → features of every set (reference included).
+    comparisons
+        Label → :func:`compare_sets` result against the reference (the reference itself
+        left out).
+
+    Returns
+    -------
+    str
+        Rows per feature: mean ± standard deviation per set; then the Kolmogorov–Smirnov
+        statistic and the Wasserstein distance in reference standard deviations (``W/σ``)
+        per compared set, and the profile distances.
+    """
+    width = max(22, *(len(label) + 2 for label in set_features))
+    lines = ["Per-set mean ± standard deviation over pieces",
+             f"{'':38}" + "".join(f"{label:>{width}}" for label in set_features)]
+    for name in SCALAR_FEATURES:
+        cells = (f"{getattr(f, name).mean():.4g} ± {getattr(f, name).std():.3g}" for f in set_features.values())
+        lines.append(f"{_FEATURE_NAMES[name]:38}" + "".join(f"{cell:>{width}}" for cell in cells))
+    reference = next((c["reference"] for c in comparisons.values()), "the reference")
+    lines += ["", f"Distance to {reference}", f"{'':38}" + "".join(f"{label:>{width}}" for label in comparisons)]
+    for name in SCALAR_FEATURES:
+        cells = (f"{_number(c['scalars'][name]['ks_statistic'], 2)}, {_number(c['scalars'][name]['wasserstein_scaled'], 1)}"
+                 for c in comparisons.values())
+        lines.append(f"{_FEATURE_NAMES[name] + ': KS, W/σ':38}" + "".join(f"{cell:>{width}}" for cell in cells))
+    for title, part, key, digits in [("pitch-class profile: cosine", "chroma_profile", "cosine_distance", 4),
+                                     ("pitch-class profile: L1", "chroma_profile", "l1", 3),
+                                     ("mean log-mel: |dB| apart", "log_mel_profile", "mean_abs_db_difference", 2)]:
+        lines.append(f"{title:38}" + "".join(f"{_number(c[part][key], digits):>{width}}" for c in comparisons.values()))
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- rendering sets

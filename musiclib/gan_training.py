@@ -796,8 +796,9 @@ def generate_gan_midi(
     bernoulli: bool = False,
     qpm: float | None = None,
     prefix: str = "gan",
+    phrases_per_piece: int = 1,
 ) -> list[Path]:
-    """Generate ``n`` phrases and write each as a MIDI file, atomically.
+    """Generate ``n`` pieces of ``phrases_per_piece`` phrases each, one MIDI file per piece, atomically.
 
     Parameters
     ----------
@@ -813,6 +814,12 @@ def generate_gan_midi(
         ... or, when True, with that probability (Bernoulli draws seeded by ``seed``).
     qpm
         Tempo of the files (default: the library's default tempo).
+    prefix
+        File-name prefix.
+    phrases_per_piece
+        Phrases (independent latent vectors) played one after the other in each file:
+        4 gives 16-bar pieces from the default 4-bar phrases, to compare with
+        16-bar LSTM pieces. A note held across a phrase boundary joins the next phrase's.
 
     Returns
     -------
@@ -822,10 +829,15 @@ def generate_gan_midi(
     from musiclib.io import write_midi
     from musiclib.tune import DEFAULT_QPM
 
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if not isinstance(phrases_per_piece, int) or phrases_per_piece < 1:
+        raise ValueError(f"phrases_per_piece must be a positive integer, got {phrases_per_piece!r}")
     if not isinstance(bundle, GANBundle):
         bundle = load_gan_bundle(bundle)
-    probabilities = bundle.generate(n, seed=seed)
+    probabilities = bundle.generate(n * phrases_per_piece, seed=seed)
     rolls = binarize(probabilities, threshold=threshold, bernoulli=bernoulli, seed=seed)
+    rolls = rolls.reshape(n, phrases_per_piece * rolls.shape[1], *rolls.shape[2:])  # phrases one after another
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []

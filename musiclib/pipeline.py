@@ -44,8 +44,8 @@ NOTEBOOKS = (
 )
 """The walkthrough, in order (notebooks that a run does not declare a parameter for ignore it)."""
 
-GENERATED_DIRS = "lstm/midi/set"
-"""Where notebook 04 writes its evaluation set, relative to the run folder (read by notebook 05)."""
+GENERATED_DIRS = "lstm/midi/set,gan/midi/set"
+"""Where notebooks 04 (LSTM) and 03 (GAN) write their evaluation sets, relative to the run folder."""
 
 QUICK_ENV = "MUSICLIB_QUICK"
 """Set to 1 to force quick mode in every notebook (the test suite does, for nbval)."""
@@ -163,6 +163,14 @@ def _versions() -> dict[str, str]:
     return versions
 
 
+def _synthesizer() -> str:
+    from musiclib import audio
+
+    if audio.fluidsynth_available():
+        return f"fluidsynth ({audio.default_soundfont().name})"
+    return "additive (FluidSynth not installed)"
+
+
 def _parameters_hash(parameters: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -220,6 +228,7 @@ def run(
             "parameters": parameters,
             "versions": _versions(),
             "platform": platform.platform(),
+            "synthesizer": _synthesizer(),
         }
     )
     manifest.setdefault("notebooks", {})
@@ -250,7 +259,9 @@ def run(
             manifest["data"] = read_json(data_file)
         write_json(manifest_path, manifest)
         log(f"==> {name}: done in {seconds:.0f} s")
-    log(f"==> Run complete: {run_dir}")
+    manifest["total_seconds"] = round(sum(v.get("seconds", 0.0) for v in manifest["notebooks"].values()), 1)
+    write_json(manifest_path, manifest)
+    log(f"==> Run complete: {run_dir} ({manifest['total_seconds'] / 60:.1f} min of notebook time)")
     return run_dir
 
 
