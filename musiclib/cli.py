@@ -74,7 +74,8 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     prepared = prepare(config, out_dir=args.out, progress=True)
     print(prepared.corpus.report())
     print(json.dumps({k: v for k, v in prepared.data_info().items() if k != "prepare_config"}, indent=2))
-    print(f"Wrote data.json, split.json and vocab.json to {Path(args.out).resolve()}")
+    print(f"Wrote data.json, split.json, vocab.json and skipped.json (every skipped file and why) "
+          f"to {Path(args.out).resolve()}")
     return 0
 
 

@@ -27,6 +27,7 @@ from musiclib.tune import NOTE_DTYPE, KeySignature, Tempo, TimeSignature, Track,
 __all__ = [
     "MusicReadError",
     "ReadLimits",
+    "TEMPO_RANGE",
     "MIDI_SUFFIXES",
     "ABC_SUFFIXES",
     "MUSICXML_SUFFIXES",
@@ -90,6 +91,14 @@ class ReadLimits:
 
 
 DEFAULT_LIMITS = ReadLimits()
+
+TEMPO_RANGE = (10.0, 1000.0)
+"""Tempo events outside this range of quarter notes per minute are dropped when reading.
+
+A tempo of 0 or 1 microsecond per quarter (60 million qpm), or the largest MIDI can
+store (3.6 qpm), is an encoding error, not music; the tune keeps its other tempo
+events, or :data:`~musiclib.tune.DEFAULT_QPM` when none is left.
+"""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -175,6 +184,15 @@ def _notes_from_symusic(track, limits: ReadLimits, snap: int | None) -> np.ndarr
     return sort_notes(notes[keep])
 
 
+def _printable(text: str) -> str:
+    """``text`` without the surrogates that a file name which is not UTF-8 decodes to.
+
+    Titles come from file names; one such as ``caf\\xe9.mid`` (Latin-1 bytes) would
+    otherwise make every JSON writer downstream fail. Undecodable bytes become U+FFFD.
+    """
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _dedupe(events: list, key) -> tuple:
     seen, out = set(), []
     for event in sorted(events, key=lambda e: e.time):
@@ -227,13 +245,14 @@ def _tune_from_score(
         ],
         key=lambda e: (round(e.time, 6),),
     )
+    low, high = TEMPO_RANGE
     tempos = _dedupe(
-        [Tempo(float(t.time), float(t.qpm)) for t in score.tempos if 1.0 <= float(t.qpm) <= 1000.0],
+        [Tempo(float(t.time), float(t.qpm)) for t in score.tempos if low <= float(t.qpm) <= high],
         key=lambda e: (round(e.time, 6),),
     )
     return Tune(
         tracks=tuple(tracks),
-        title=title,
+        title=_printable(title),
         source=source,
         time_signatures=time_sigs,
         key_signatures=keys,
@@ -244,24 +263,65 @@ def _tune_from_score(
 # --------------------------------------------------------------------------- MIDI
 
 
+_MIDI_HEADER_BYTES = 14  # "MThd", length 6, format, track count, time division
+
+
+def _check_midi_structure(path: Path, data: bytes) -> None:
+    """Reject what symusic would reject (or misread) with a reason a person can act on.
+
+    Checks the header (magic, length, format, track count, time division) and that
+    each of the declared track chunks fits in the file; events are left to symusic.
+    """
+    if data[:4] != b"MThd":
+        raise MusicReadError(path, "not a MIDI file (no 'MThd' header)")
+    if len(data) < _MIDI_HEADER_BYTES:
+        raise MusicReadError(path, f"truncated header ({len(data)} bytes; a MIDI header has 14)")
+    header_length = int.from_bytes(data[4:8], "big")
+    if header_length != 6:
+        raise MusicReadError(path, f"wrong header chunk length {header_length:,} (a MIDI header has 6)")
+    fmt, n_tracks, division = (int.from_bytes(data[i : i + 2], "big") for i in (8, 10, 12))
+    if fmt == 2:
+        raise MusicReadError(path, "MIDI format 2 (independent sequences) is not supported")
+    if fmt > 2:
+        raise MusicReadError(path, f"unknown MIDI format {fmt} (formats 0 and 1 are read)")
+    if n_tracks == 0:
+        raise MusicReadError(path, "no tracks (the header declares 0)")
+    if division & 0x8000:
+        fps = 256 - (division >> 8)
+        reason = f"SMPTE time division ({fps} frames per second) is not supported, only ticks per quarter"
+        raise MusicReadError(path, reason)
+    if division == 0:
+        raise MusicReadError(path, "time division of 0 ticks per quarter note")
+    position, seen = _MIDI_HEADER_BYTES, 0
+    while seen < n_tracks and position + 8 <= len(data):
+        tag, length = data[position : position + 4], int.from_bytes(data[position + 4 : position + 8], "big")
+        remaining = len(data) - position - 8
+        if length > remaining:
+            what = f"track chunk {seen + 1}" if tag == b"MTrk" else f"chunk {tag!r} at byte {position:,}"
+            raise MusicReadError(
+                path, f"truncated: {what} declares {length:,} bytes but only {remaining:,} remain "
+                "(a cut-off file or a wrong chunk length)"
+            )
+        seen += tag == b"MTrk"
+        position += 8 + length
+
+
 def read_midi(path: str | os.PathLike, *, limits: ReadLimits = DEFAULT_LIMITS) -> Tune:
     """Read a standard MIDI file (format 0 or 1).
 
     Raises
     ------
     MusicReadError
-        For an empty, truncated, non-MIDI, SMPTE-timed, note-less or drum-only file, or
-        one past ``limits``.
+        For an empty, truncated, non-MIDI, format-2, track-less, SMPTE-timed, note-less
+        or drum-only file, or one past ``limits``. A note-on that is never switched off
+        is dropped; tempo events outside :data:`TEMPO_RANGE` are dropped.
     """
     from symusic import Score
 
     path = Path(path)
     _check_size(path, limits)
     data = path.read_bytes()
-    if data[:4] != b"MThd":
-        raise MusicReadError(path, "not a MIDI file (no 'MThd' header)")
-    if len(data) >= 14 and int.from_bytes(data[8:10], "big") == 2:
-        raise MusicReadError(path, "MIDI format 2 (independent sequences) is not supported")
+    _check_midi_structure(path, data)
     try:
         score = Score.from_midi(data, ttype="quarter")
     except Exception as error:  # symusic raises RuntimeError/ValueError with a message

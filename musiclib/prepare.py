@@ -17,10 +17,12 @@ from musiclib._files import write_json
 from musiclib.encoding import get_encoding
 from musiclib.encoding.augment import transpose_to_c, transpositions
 from musiclib.encoding.vocab import Vocabulary
-from musiclib.split import Split, split_corpus
+from musiclib.split import Split, _check_fraction, split_corpus
 from musiclib.tune import Tune
 
-__all__ = ["PrepareConfig", "Prepared", "prepare", "TRANSPOSE_MODES", "SPLITS"]
+__all__ = [
+    "PrepareConfig", "Prepared", "prepare", "skipped_record", "SKIPPED_FILE", "TRANSPOSE_MODES", "SPLITS"
+]
 
 TRANSPOSE_MODES = ("none", "c", "all")
 """Augmentation: none; every tune to C major / A minor; or the training split in all 12 keys."""
@@ -59,14 +61,28 @@ class PrepareConfig:
     encoding_options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ValueError(f"dataset must be a registry name or a folder path (str), got {self.dataset!r}")
+        if self.path is not None and not isinstance(self.path, str):
+            raise ValueError(f"path must be None or a folder path (str), got {self.path!r}")
         if self.encoding not in ("events", "paper"):
             raise ValueError(f"encoding must be 'events' or 'paper' for token models, got {self.encoding!r}")
         if self.transpose not in TRANSPOSE_MODES:
             raise ValueError(f"transpose must be one of {TRANSPOSE_MODES}, got {self.transpose!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.max_tunes is not None and (not isinstance(self.max_tunes, int) or self.max_tunes < 3):
+        for name in ("valid_fraction", "test_fraction"):
+            _check_fraction(name, getattr(self, name))
+        if self.valid_fraction + self.test_fraction >= 1.0:
+            total = f"{self.valid_fraction} + {self.test_fraction}"
+            raise ValueError(f"valid_fraction + test_fraction must be below 1, got {total}")
+        if self.max_tunes is not None and (
+            isinstance(self.max_tunes, bool) or not isinstance(self.max_tunes, int) or self.max_tunes < 3
+        ):
             raise ValueError(f"max_tunes must be None or an integer >= 3, got {self.max_tunes!r}")
+        if not isinstance(self.encoding_options, dict):
+            options = self.encoding_options
+            raise ValueError(f"encoding_options must be a dict of encoding parameters, got {options!r}")
 
 
 @dataclass
@@ -100,6 +116,22 @@ class Prepared:
         }
 
 
+SKIPPED_FILE = "skipped.json"
+"""What :func:`prepare` writes beside ``data.json``: the corpus's whole skip report."""
+
+
+def skipped_record(corpus: datasets.Corpus) -> dict:
+    """The skip report of a corpus as JSON: ``{"skipped": [{"source", "reason"}, ...]}`` and counts."""
+    return {
+        "format": "musiclib-skipped-v1",
+        "dataset": corpus.name,
+        "corpus_fingerprint": corpus.fingerprint,
+        "files": corpus.files,
+        "tunes": len(corpus.tunes),
+        "skipped": [{"source": source, "reason": reason} for source, reason in corpus.skipped],
+    }
+
+
 def _subset(tunes: list[Tune], max_tunes: int | None, seed: int) -> list[Tune]:
     if max_tunes is None or max_tunes >= len(tunes):
         return tunes
@@ -108,7 +140,11 @@ def _subset(tunes: list[Tune], max_tunes: int | None, seed: int) -> list[Tune]:
 
 
 def prepare(config: PrepareConfig = PrepareConfig(), *, out_dir: str | Path | None = None, progress: bool = False) -> Prepared:
-    """Load, split, encode; optionally save ``data.json``, ``split.json``, ``vocab.json`` in ``out_dir``."""
+    """Load, split, encode; optionally save ``data.json``, ``split.json``, ``vocab.json`` in ``out_dir``.
+
+    ``out_dir`` also receives ``skipped.json``: every file or ABC tune the corpus
+    skipped, with its reason (:func:`skipped_record`).
+    """
     corpus = datasets.load(config.dataset, path=config.path, progress=progress)
     tunes = _subset(list(corpus.tunes), config.max_tunes, config.seed)
     split = split_corpus(
@@ -127,6 +163,7 @@ def prepare(config: PrepareConfig = PrepareConfig(), *, out_dir: str | Path | No
     if out_dir is not None:
         out_dir = Path(out_dir)
         write_json(out_dir / "data.json", prepared.data_info())
+        write_json(out_dir / SKIPPED_FILE, skipped_record(corpus))
         split.save(out_dir / "split.json")
         vocab.save(out_dir / "vocab.json", encoding=encoding.name, encoding_config=encoding.config())
     return prepared

@@ -5,6 +5,7 @@ from __future__ import annotations
 # ---------------------------------------------------------------------------
 # datasets / split helpers
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -50,3 +51,64 @@ def assert_tunes_equal(a: list[Tune], b: list[Tune]) -> None:
 
 
 # ---------------------------------------------------------------------------
+# MIDI bytes by hand (for malformed files that no writer would make)
+
+
+def varlen(value: int) -> bytes:
+    """A MIDI variable-length quantity (7 bits a byte, high bit set on all but the last)."""
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    return bytes(reversed(out))
+
+
+def midi_chunk(tag: bytes, body: bytes, *, length: int | None = None) -> bytes:
+    """A chunk: 4-byte tag, big-endian length (``length`` overrides the true one), body."""
+    return tag + struct.pack(">I", len(body) if length is None else length) + body
+
+
+def midi_header(fmt: int = 1, n_tracks: int = 1, division: int = 480) -> bytes:
+    """The ``MThd`` chunk: format, number of tracks, time division (ticks per quarter or SMPTE)."""
+    return midi_chunk(b"MThd", struct.pack(">HHH", fmt, n_tracks, division & 0xFFFF))
+
+
+def midi_track(events=(), *, end_of_track: bool = True, length: int | None = None) -> bytes:
+    """An ``MTrk`` chunk from ``(delta ticks, event bytes)`` pairs."""
+    body = b"".join(varlen(delta) + event for delta, event in events)
+    if end_of_track:
+        body += b"\x00\xff\x2f\x00"
+    return midi_chunk(b"MTrk", body, length=length)
+
+
+def note_on(pitch: int, velocity: int = 80, channel: int = 0) -> bytes:
+    return bytes([0x90 | channel, pitch, velocity])
+
+
+def note_off(pitch: int, channel: int = 0) -> bytes:
+    return bytes([0x80 | channel, pitch, 0])
+
+
+def tempo_event(microseconds_per_quarter: int) -> bytes:
+    return b"\xff\x51\x03" + microseconds_per_quarter.to_bytes(3, "big")
+
+
+def track_name_event(name: str) -> bytes:
+    data = name.encode("latin-1")
+    return b"\xff\x03" + varlen(len(data)) + data
+
+
+def scale_events(n_notes: int, *, ticks: int = 240, channel: int = 0, first_delta: int = 0):
+    """``n_notes`` one-after-another notes climbing an octave, as track events."""
+    events = []
+    for i in range(n_notes):
+        pitch = 60 + i % 12
+        delta = first_delta if i == 0 else 0
+        events += [(delta, note_on(pitch, channel=channel)), (ticks, note_off(pitch, channel))]
+    return events
+
+
+def midi_file(*tracks: bytes, fmt: int = 1, division: int = 480) -> bytes:
+    """Header plus track chunks; the header counts the tracks given."""
+    return midi_header(fmt, len(tracks), division) + b"".join(tracks)
