@@ -64,6 +64,7 @@ __all__ = [
     "save_gan_bundle",
     "load_gan_bundle",
     "generate_gan_midi",
+    "generate_gan_tunes",
     "binarize",
     "save_sample_grid",
     "HISTORY_FILE",
@@ -827,6 +828,25 @@ def generate_gan_midi(
         The files written. Consecutive active steps of a pitch in a track become one note.
     """
     from musiclib.io import write_midi
+
+    tunes = generate_gan_tunes(bundle, n=n, seed=seed, threshold=threshold, bernoulli=bernoulli, qpm=qpm,
+                               phrases_per_piece=phrases_per_piece)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [write_midi(tune, out_dir / f"{prefix}_s{seed}_{index:03d}.mid") for index, tune in enumerate(tunes)]
+
+
+def generate_gan_tunes(
+    bundle: GANBundle | str | os.PathLike,
+    *,
+    n: int,
+    seed: int,
+    threshold: float = 0.5,
+    bernoulli: bool = False,
+    qpm: float | None = None,
+    phrases_per_piece: int = 1,
+) -> list[Any]:
+    """The tunes :func:`generate_gan_midi` writes, in memory (same options, same seed, same notes)."""
     from musiclib.tune import DEFAULT_QPM
 
     if not isinstance(n, int) or n < 1:
@@ -838,11 +858,5 @@ def generate_gan_midi(
     probabilities = bundle.generate(n * phrases_per_piece, seed=seed)
     rolls = binarize(probabilities, threshold=threshold, bernoulli=bernoulli, seed=seed)
     rolls = rolls.reshape(n, phrases_per_piece * rolls.shape[1], *rolls.shape[2:])  # phrases one after another
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for index, roll in enumerate(rolls):
-        tempo = DEFAULT_QPM if qpm is None else qpm
-        tune = bundle.encoding.decode(roll, qpm=tempo, time_signature=bundle.meter)
-        paths.append(write_midi(tune, out_dir / f"{prefix}_s{seed}_{index:03d}.mid"))
-    return paths
+    tempo = DEFAULT_QPM if qpm is None else qpm
+    return [bundle.encoding.decode(roll, qpm=tempo, time_signature=bundle.meter) for roll in rolls]
