@@ -26,6 +26,7 @@ from musiclib.tune import Tune
 
 __all__ = [
     "DEFAULT_SAMPLE_RATE",
+    "MAX_RENDER_SECONDS",
     "Rendered",
     "FluidSynthRenderer",
     "AdditiveRenderer",
@@ -40,6 +41,27 @@ DEFAULT_SAMPLE_RATE = 22_050
 """Sample rate (Hz) of rendered audio; librosa's default too."""
 
 _TAIL_SECONDS = 1.0  # release time rendered after the last note-off
+
+MAX_RENDER_SECONDS = 3600.0
+"""Longest tune the renderers accept (an hour of mono float32 at 22,050 Hz is 318 MB).
+
+A tune whose tempo map makes it last days (a hostile or broken file) is refused with a
+message instead of exhausting memory; render an excerpt (``analysis.render_set``'s
+``max_seconds``) to listen to part of a longer one.
+"""
+
+
+def _check_tune(tune: object) -> float:
+    """The tune's length in seconds; ``TypeError``/``ValueError`` naming the problem."""
+    if not isinstance(tune, Tune):
+        raise TypeError(f"tune must be a musiclib Tune, got {type(tune).__name__}")
+    seconds = float(tune.duration_seconds)
+    if not seconds <= MAX_RENDER_SECONDS:
+        raise ValueError(
+            f"tune {tune.title or tune.source!r} lasts {seconds:,.0f} s, over the rendering limit of "
+            f"{MAX_RENDER_SECONDS:,.0f} s (MAX_RENDER_SECONDS); render an excerpt instead"
+        )
+    return seconds
 _CHUNK_FRAMES = 32_768  # frames asked of FluidSynth per call
 _FLUID_BLOCK = 64  # FluidSynth's internal block: note events take effect on its boundaries
 _PEAK = 0.9  # normalise to this peak amplitude
@@ -126,6 +148,7 @@ class FluidSynthRenderer:
 
     def render(self, tune: Tune) -> Rendered:
         """Render one tune to mono float32 audio."""
+        _check_tune(tune)
         synth = self._synth
         synth.system_reset()
         # FluidSynth starts notes on its internal 64-frame block grid: realign, so that the
@@ -206,7 +229,7 @@ class AdditiveRenderer:
 
     def render(self, tune: Tune) -> Rendered:
         sr = self.sample_rate
-        total = int((tune.duration_seconds + _TAIL_SECONDS) * sr) + 1
+        total = int((_check_tune(tune) + _TAIL_SECONDS) * sr) + 1
         audio = np.zeros(total, dtype=np.float32)
         rng = np.random.default_rng(0)
         for track in tune.tracks:

@@ -33,6 +33,28 @@ _positive_int = _int_at_least(1, "a positive integer")
 _non_negative_int = _int_at_least(0, "an integer >= 0")
 
 
+def _positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def _probability(text: str) -> float:
+    """An argparse type: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return value
+
+
 def _dataset_name(text: str) -> str:
     from musiclib import datasets
 
@@ -131,7 +153,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
                 failures.append(str(error))
                 continue
             for i, tune in enumerate(tunes):
-                rendered = renderer.render(tune)
+                try:
+                    rendered = renderer.render(tune)
+                except ValueError as error:  # a tune over audio.MAX_RENDER_SECONDS
+                    failures.append(f"{path}: {error}")
+                    continue
                 seconds_audio += rendered.seconds
                 name = path.stem if len(tunes) == 1 else f"{path.stem}_{i:03d}"
                 audio.write_wav(rendered, out / f"{name}.wav")
@@ -243,8 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/generated", help="folder for the MIDI files")
     p.add_argument("-n", type=_positive_int, default=10, help="number of pieces")
     p.add_argument("--bars", type=_positive_int, default=16, help="length of each piece in bars")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--temperature", type=_positive_float, default=1.0, help="sampling temperature (> 0)")
+    p.add_argument("--top-p", type=_probability, default=0.95, help="nucleus sampling mass, in (0, 1]")
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--primer", default=None, help="MIDI/ABC/MusicXML file whose first bars the model continues")
     p.add_argument("--primer-bars", type=_positive_int, default=4, help="bars of --primer to use")

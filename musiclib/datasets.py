@@ -1269,6 +1269,25 @@ def _auto_workers(workers: int | None, n_files: int) -> int:
     return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS))
 
 
+def _check_load_arguments(
+    name: object, *, path: object, cache_dir: object, limits: object, workers: object, flags: dict[str, object]
+) -> None:
+    """Fail at once, naming the parameter and what it accepts (before any file is touched)."""
+    if not isinstance(name, (str, os.PathLike)):
+        raise TypeError(f"name must be a registered dataset name ({', '.join(list_datasets())}) or a folder, "
+                        f"got {name!r}")
+    for key, value in (("path", path), ("cache_dir", cache_dir)):
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise TypeError(f"{key} must be None or a folder (str or os.PathLike), got {value!r}")
+    if not isinstance(limits, ReadLimits):
+        raise TypeError(f"limits must be a musiclib.io.ReadLimits, got {limits!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be None or an integer >= 1, got {workers!r}")
+    for key, value in flags.items():
+        if not isinstance(value, bool):
+            raise TypeError(f"{key} must be True or False, got {value!r}")
+
+
 def load(
     name: str | os.PathLike = DEFAULT_DATASET,
     *,
@@ -1323,8 +1342,20 @@ def load(
         Unknown name, data absent without ``download=True``, failed download or
         verification, or no readable tune at all.
     """
-    if workers is not None and (not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers must be None or an integer >= 1, got {workers!r}")
+    _check_load_arguments(
+        name,
+        path=path,
+        cache_dir=cache_dir,
+        limits=limits,
+        workers=workers,
+        flags={
+            "download": download,
+            "keep_chords": keep_chords,
+            "use_cache": use_cache,
+            "progress": progress,
+            "allow_unverified": allow_unverified,
+        },
+    )
     layout = _resolve(
         name,
         path=path,

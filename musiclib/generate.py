@@ -12,6 +12,7 @@ pass ``ModelParts(model=ngram, vocab=vocab)``.
 
 from __future__ import annotations
 
+import inspect
 import os
 import weakref
 from dataclasses import dataclass
@@ -350,6 +351,9 @@ def generate_midi(source: Any, path: str | os.PathLike, **options: Any) -> Gener
     """
     from musiclib.io import write_midi
 
+    unknown = sorted(set(options) - _SAMPLING_OPTIONS)
+    if unknown:
+        raise TypeError(f"generate_midi got unknown options {unknown}; allowed: {sorted(_SAMPLING_OPTIONS)}")
     parts = _parts(source)
     if parts.encoding is None:
         raise ValueError("generate_midi needs the encoding to decode tokens (a Bundle, or ModelParts.encoding)")
@@ -357,6 +361,10 @@ def generate_midi(source: Any, path: str | os.PathLike, **options: Any) -> Gener
     decoded = parts.encoding.decode(tokens)
     written = write_midi(decoded.tune, path)
     return GenerationResult(tokens=tokens, tune=decoded.tune, dropped=int(decoded.dropped), path=Path(written))
+
+
+_SAMPLING_OPTIONS = frozenset(inspect.signature(sample_tokens).parameters) - {"source"}
+"""The keyword options :func:`generate_midi` passes on to :func:`sample_tokens`."""
 
 
 def primer_from_tune(encoding: Any, tune: Any, *, n_bars: int, bar_token: str = BAR_TOKEN) -> list[str]:

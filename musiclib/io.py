@@ -85,9 +85,15 @@ class ReadLimits:
     max_note_quarters: float = 64.0
 
     def __post_init__(self) -> None:
-        for name in ("max_bytes", "max_notes", "max_quarters", "max_note_quarters"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"ReadLimits.{name} must be positive, got {getattr(self, name)!r}")
+        for name in ("max_bytes", "max_notes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"ReadLimits.{name} must be a positive integer, got {value!r}")
+        for name in ("max_quarters", "max_note_quarters"):
+            value = getattr(self, name)
+            number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            if not number or not 0 < value < float("inf"):
+                raise ValueError(f"ReadLimits.{name} must be a positive finite number, got {value!r}")
 
 
 DEFAULT_LIMITS = ReadLimits()
@@ -498,6 +504,10 @@ def read(
     path: str | os.PathLike, *, limits: ReadLimits = DEFAULT_LIMITS, keep_chords: bool = True
 ) -> tuple[list[Tune], list[tuple[str, str]]]:
     """Read any supported file; returns ``(tunes, skipped)`` like :func:`read_abc`."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or os.PathLike), got {path!r}")
+    if not isinstance(limits, ReadLimits):
+        raise TypeError(f"limits must be a ReadLimits, got {limits!r}")
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in MIDI_SUFFIXES:

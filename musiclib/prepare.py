@@ -83,6 +83,7 @@ class PrepareConfig:
         if not isinstance(self.encoding_options, dict):
             options = self.encoding_options
             raise ValueError(f"encoding_options must be a dict of encoding parameters, got {options!r}")
+        get_encoding(self.encoding, **self.encoding_options)  # unknown or bad options fail here, naming them
 
 
 @dataclass

@@ -216,6 +216,11 @@ def make_dataset(
     _check_data_args(sequence_length, batch_size, loss_on, stride)
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
         raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    for name, flag in (("shuffle", shuffle), ("drop_remainder", drop_remainder)):
+        if not isinstance(flag, bool):
+            raise ValueError(f"{name} must be True or False, got {flag!r}")
     sequences = [np.asarray(seq, dtype=np.int32).reshape(-1) for seq in sequences]
     stream = concatenate(sequences)
     stride = _default_stride(loss_on, sequence_length) if stride is None else stride

@@ -114,16 +114,14 @@ class LSTMConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.loss_on not in LOSS_ON_CHOICES:
             raise ValueError(f"loss_on must be one of {LOSS_ON_CHOICES}, got {self.loss_on!r}")
-        if not isinstance(self.learning_rate, (int, float)) or not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
+        if not _is_positive_finite(self.learning_rate):
+            raise ValueError(f"learning_rate must be a positive finite number, got {self.learning_rate!r}")
         if not isinstance(self.patience, int) or isinstance(self.patience, bool) or self.patience < 0:
             raise ValueError(f"patience must be a non-negative integer, got {self.patience!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.clipnorm is not None and (
-            not isinstance(self.clipnorm, (int, float)) or not self.clipnorm > 0
-        ):
-            raise ValueError(f"clipnorm must be a positive number or None, got {self.clipnorm!r}")
+        if self.clipnorm is not None and not _is_positive_finite(self.clipnorm):
+            raise ValueError(f"clipnorm must be a positive finite number or None, got {self.clipnorm!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a JSON-ready dict (``lstm_units`` as a list)."""
@@ -148,6 +146,11 @@ class LSTMConfig:
     def predicts_every_step(self) -> bool:
         """True when the model outputs logits for every position (``loss_on="all"``)."""
         return self.loss_on == "all"
+
+
+def _is_positive_finite(value: Any) -> bool:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number and 0 < value < float("inf")
 
 
 def _check_positive_int(name: str, value: Any) -> None:
