@@ -117,6 +117,25 @@ def _cmd_train_lstm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_gan(args: argparse.Namespace) -> int:
+    from musiclib import datasets, gan_metrics, split
+    from musiclib.experiments import train_gan_experiment
+    from musiclib.gan_training import generate_gan_midi
+
+    corpus = datasets.load(args.dataset, path=args.path, progress=True)
+    print(corpus.report())
+    train_tunes = split.split_corpus(corpus.tunes, seed=args.seed).apply(corpus.tunes)[0]
+    result = train_gan_experiment(train_tunes, out_dir=args.out, dataset=str(args.dataset), preset=args.preset,
+                                  epochs=args.epochs, seed=args.seed, max_phrases=args.max_phrases,
+                                  data_info={"corpus_fingerprint": corpus.fingerprint}, verbose=2)
+    print(gan_metrics.format_table(result.table))
+    files = generate_gan_midi(result.bundle_path, Path(args.out) / "midi", n=args.n, seed=args.seed,
+                              phrases_per_piece=args.phrases_per_piece)
+    print(f"trained on {result.phrases:,} phrases in {result.train_seconds:.0f} s; bundle: {result.bundle_path}; "
+          f"{len(files)} MIDI files in {Path(args.out).resolve() / 'midi'}")
+    return 0
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from musiclib.bundle import load_bundle
     from musiclib.experiments import generate_lstm_set
@@ -186,36 +205,124 @@ def _music_files(inputs: Sequence[str]) -> list[Path]:
     return files
 
 
+def _read_set(folder: str, max_pieces: int) -> list:
+    from musiclib import io
+
+    tunes = []
+    for path in _music_files([folder])[:max_pieces]:
+        try:
+            tunes.extend(io.read(path)[0][:1])
+        except io.MusicReadError as error:
+            print(f"skipped {error}", file=sys.stderr)
+    if not tunes:
+        raise ValueError(f"no readable pieces in {folder}")
+    return tunes
+
+
+def _bundle_figures(args: argparse.Namespace, figures_dir: Path) -> list[Path]:
+    """The seed's Figures 1-2 (loss curves) from the histories saved in bundles."""
+    from musiclib import figures, plots
+    from musiclib._files import read_json
+
+    written = []
+    for option, key in ((args.lstm_bundle, "fig2"), (args.gan_bundle, "fig1")):
+        if option is None:
+            continue
+        history_file = Path(option) / "history.json"
+        if not history_file.is_file():
+            raise ValueError(f"{option} is not a bundle folder with a history.json")
+        history = read_json(history_file)
+        if key == "fig2":
+            metrics_file = Path(option) / "metrics.json"
+            table = read_json(metrics_file).get("test", []) if metrics_file.is_file() else []
+            unigram = next((r["nll"] for r in table if r.get("order") == 1), None)
+            fig = figures.lstm_loss_figure(history, unigram_nll=unigram)
+        else:
+            fig = figures.gan_loss_figure(history)
+        plots.save_figure(fig, figures_dir / figures.FIGURE_FILES[key])
+        written.append(figures_dir / figures.FIGURE_FILES[key])
+    return written
+
+
 def _cmd_analyze(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
     from tqdm import tqdm
 
-    from musiclib import analysis, audio, io
+    from musiclib import analysis, audio, figures, plots
     from musiclib._files import write_json
 
+    if args.max_seconds <= 0:
+        raise ValueError(f"--max-seconds must be positive, got {args.max_seconds}")
+    out = Path(args.out)
+    figures_dir = out / "figures"
     config = analysis.SpectrogramConfig(sample_rate=args.sample_rate)
+    sets = {"reference": _read_set(args.reference, args.max_pieces)}
+    sources = _labelled_sets(args.generated)
+    if "reference" in sources:
+        raise ValueError("'reference' is taken by --reference: give the generated set another LABEL=DIR")
+    for label, folders in sources.items():
+        sets[label] = [tune for folder in folders for tune in _read_set(folder, args.max_pieces)][: args.max_pieces]
+    written = _bundle_figures(args, figures_dir)
     renderer = audio.get_renderer(args.backend, sample_rate=args.sample_rate)
-
-    def features_of(folder: str, label: str):
-        tunes = []
-        for path in _music_files([folder])[: args.max_pieces]:
-            try:
-                tunes.extend(io.read(path)[0][:1])
-            except io.MusicReadError as error:
-                print(f"skipped {error}", file=sys.stderr)
-        rendered = analysis.render_set(tqdm(tunes, desc=f"rendering {label}", unit="piece"), renderer=renderer,
-                                       max_seconds=args.max_seconds)
-        return analysis.set_features(rendered, config=config, label=label)
-
     try:
-        reference = features_of(args.reference, "reference")
-        results = {"backend": renderer.backend, "reference": args.reference, "sets": {}}
-        for folder in args.generated:
-            results["sets"][folder] = analysis.compare_sets(reference, features_of(folder, folder))
+        clips = figures.excerpts(sets, renderer=renderer, config=config, excerpt_start=args.excerpt_start)
+        written += [figures_dir / figures.FIGURE_FILES[k] for k in figures.excerpt_figures(clips, config=config,
+                                                                                            out_dir=figures_dir)]
+        features = {}
+        for label, tunes in sets.items():
+            rendered = analysis.render_set(tqdm(tunes, desc=f"rendering {label}", unit="piece"), renderer=renderer,
+                                           max_seconds=args.max_seconds)
+            features[label] = analysis.set_features(rendered, config=config, label=label)
     finally:
         renderer.close()
-    write_json(Path(args.out) / "analysis.json", results)
-    print(json.dumps(results, indent=2)[:4000])
-    print(f"wrote {Path(args.out).resolve() / 'analysis.json'}")
+    comparisons = {label: analysis.compare_sets(features["reference"], f) for label, f in features.items()
+                   if label != "reference"}
+    fig = figures.set_comparison_figure(features, title=f"{len(sets['reference'])} reference pieces, up to "
+                                                        f"{args.max_seconds:g} s each, rendered with {renderer.backend}")
+    plots.save_figure(fig, figures_dir / figures.FIGURE_FILES["set_comparison"])
+    written.append(figures_dir / figures.FIGURE_FILES["set_comparison"])
+    results = {"backend": renderer.backend, "reference": args.reference, "config": config.to_dict(),
+               "sets": {label: {"sources": folders, "comparison": comparisons[label]} for label, folders in sources.items()}}
+    write_json(out / "analysis.json", results)
+    print(analysis.format_comparison(features, comparisons))
+    print(f"wrote {out.resolve() / 'analysis.json'} and {len(written)} figures in {figures_dir.resolve()}")
+    return 0
+
+
+def _cmd_figures(args: argparse.Namespace) -> int:
+    from musiclib import figures
+
+    copied = figures.publish(args.run, args.out)
+    print(f"copied {len(copied)} figures from {Path(args.run).resolve() / 'figures'} to {Path(args.out).resolve()}")
+    return 0
+
+
+def _labelled_sets(items: Sequence[str]) -> dict[str, list[str]]:
+    """``LABEL=DIR`` or ``DIR`` (labelled by its name) to label → folders; one label's folders are its seeds."""
+    sets: dict[str, list[str]] = {}
+    for item in items:
+        label, _, folder = item.partition("=") if "=" in item else (Path(item).name or item, "", item)
+        sets.setdefault(label or folder, []).append(folder)
+    return sets
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from musiclib import evaluate
+
+    reference = _read_set(args.reference, None)
+    generated = {label: [_read_set(folder, None) for folder in folders]
+                 for label, folders in _labelled_sets(args.generated).items()}
+    training = _read_set(args.training, None) if args.training else None
+    table = evaluate.evaluation_table(
+        generated, reference, training=training, ceiling=len(reference) >= 4, seed=args.seed,
+        excerpt_bars=args.bars, threshold=args.threshold, progress=lambda message: print(message, file=sys.stderr),
+    )
+    markdown, data = evaluate.write_table(table, Path(args.out) / "evaluation",
+                                          title=f"Objective evaluation against {args.reference}")
+    print(markdown.read_text(encoding="utf-8"))
+    print(f"wrote {markdown.resolve()} and {data.resolve()}")
     return 0
 
 
@@ -264,6 +371,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/lstm", help="folder for the bundle, history and NLL table")
     p.set_defaults(func=_cmd_train_lstm)
 
+    p = sub.add_parser("train-gan", help="train the GAN on four-bar phrases, score it (MuseGAN metrics), save a bundle")
+    p.add_argument("--dataset", type=_dataset_name, default="folk", help="registry name or folder (default: folk)")
+    p.add_argument("--path", default=None, help="local copy of a registry dataset")
+    p.add_argument("--preset", choices=("default", "tiny", "paper"), default="default",
+                   help="GAN size (paper: the seed's dense GAN)")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="override the preset's epochs")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the split, weights, noise")
+    p.add_argument("--max-phrases", type=_positive_int, default=None, help="train on a random subset of phrases")
+    p.add_argument("-n", type=_positive_int, default=16, help="MIDI pieces written after training")
+    p.add_argument("--phrases-per-piece", type=_positive_int, default=1,
+                   help="four-bar phrases per MIDI piece (4 gives 16 bars)")
+    p.add_argument("--out", default="runs/gan", help="folder for the run, the bundle and the MIDI files")
+    p.set_defaults(func=_cmd_train_gan)
+
     p = sub.add_parser("generate", help="generate MIDI files from a trained LSTM bundle")
     p.add_argument("--bundle", required=True, help="bundle folder (from train-lstm: OUT/bundle)")
     p.add_argument("--out", default="runs/generated", help="folder for the MIDI files")
@@ -285,13 +406,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("analyze", help="compare audio features of generated sets with a reference set")
     p.add_argument("--reference", required=True, help="folder of reference MIDI/ABC files")
-    p.add_argument("--generated", nargs="+", required=True, help="folders of generated MIDI files")
-    p.add_argument("--out", default="runs/analysis", help="folder for analysis.json")
+    p.add_argument("--generated", nargs="+", required=True, metavar="[LABEL=]DIR",
+                   help="folders of generated MIDI files (one LABEL on several folders pools them)")
+    p.add_argument("--out", default="runs/analysis", help="folder for analysis.json and figures/")
     p.add_argument("--max-pieces", type=_positive_int, default=50, help="pieces per set")
     p.add_argument("--max-seconds", type=float, default=60.0, help="render at most this much of each piece")
+    p.add_argument("--excerpt-start", type=float, default=0.0,
+                   help="start of the 4-s excerpts of Figures 3-8, in seconds after the first note")
+    p.add_argument("--lstm-bundle", default=None, help="LSTM bundle: adds its loss curves (Figure 2)")
+    p.add_argument("--gan-bundle", default=None, help="GAN bundle: adds its loss curves (Figure 1)")
     p.add_argument("--backend", choices=("auto", "fluidsynth", "additive"), default="auto")
     p.add_argument("--sample-rate", type=_positive_int, default=22050)
     p.set_defaults(func=_cmd_analyze)
+
+    p = sub.add_parser("figures", help="copy a run's reference figures to figures/ under stable names")
+    p.add_argument("run", help="a pipeline run folder, e.g. runs/default")
+    p.add_argument("--out", default="figures", help="where the figures go (default: figures)")
+    p.set_defaults(func=_cmd_figures)
+
+    p = sub.add_parser("evaluate", help="objective evaluation: MGEval features, overlap and KL, memorisation")
+    p.add_argument("--generated", action="append", required=True, metavar="[LABEL=]DIR",
+                   help="folder of generated MIDI files; repeat for more sets (folders with one LABEL are its seeds)")
+    p.add_argument("--reference", required=True, help="folder of held-out real pieces")
+    p.add_argument("--training", default=None, help="folder of training pieces, for memorisation")
+    p.add_argument("--out", default="runs/evaluation", help="folder for evaluation.md and evaluation.json")
+    p.add_argument("--bars", type=_positive_int, default=None, help="compare only the first BARS bars of each piece")
+    p.add_argument("--threshold", type=_positive_int, default=16, help="memorised: shared run of this many intervals")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the ceiling's half splits")
+    p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("pipeline", help="run the notebooks in order with papermill into runs/NAME/")
     p.add_argument("--name", default="default", help="run folder name under --runs-root")

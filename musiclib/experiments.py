@@ -2,7 +2,9 @@
 
 :func:`train_lstm_experiment` trains an LSTM on prepared data, scores it and the
 n-gram baselines on the test split (the same tokens), and saves a model bundle;
-:func:`generate_lstm_set` writes a folder of generated MIDI from a bundle.
+:func:`generate_lstm_set` writes a folder of generated MIDI from a bundle;
+:func:`train_gan_experiment` trains the GAN on a corpus's training tunes, scores it with
+MuseGAN's metrics against real phrases and saves a GAN bundle.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from typing import Any, Sequence
 from musiclib._files import sha256_bytes, write_json
 from musiclib.prepare import Prepared
 
-__all__ = ["LSTMResult", "train_lstm_experiment", "nll_table", "generate_lstm_set", "format_table"]
+__all__ = [
+    "LSTMResult",
+    "train_lstm_experiment",
+    "nll_table",
+    "generate_lstm_set",
+    "format_table",
+    "GANResult",
+    "train_gan_experiment",
+]
 
 BASELINE_ORDERS = (1, 2, 3, 4, 5)
 """n-gram orders scored beside the LSTM (1 = unigram)."""
@@ -151,3 +161,101 @@ def generate_lstm_set(
     write_json(out_dir / "generation.json", {"temperature": temperature, "top_p": top_p, "n_bars": n_bars,
                                              "pieces": records})
     return records
+
+
+GAN_EVAL_PHRASES = 1000
+"""Real and generated phrases compared by :func:`train_gan_experiment`'s metrics table."""
+
+
+@dataclass
+class GANResult:
+    """What :func:`train_gan_experiment` produced."""
+
+    gan: Any
+    config: Any
+    history: dict[str, list]
+    table: dict[str, Any]
+    bundle_path: Path
+    phrases: int
+    train_seconds: float
+
+
+def train_gan_experiment(
+    train_tunes: Sequence[Any],
+    *,
+    out_dir: str | Path,
+    dataset: str,
+    preset: str = "default",
+    epochs: int | None = None,
+    seed: int = 0,
+    max_phrases: int | None = None,
+    n_eval: int = GAN_EVAL_PHRASES,
+    data_info: dict[str, Any] | None = None,
+    verbose: int = 1,
+) -> GANResult:
+    """Train the GAN on every 4-bar phrase of ``train_tunes``, score it, save a bundle.
+
+    Training state lives in ``out_dir/run`` (a killed run resumes there); the bundle
+    goes to ``out_dir/bundle``. The metrics table compares ``n_eval`` generated phrases
+    (binarised at 0.5) with as many real training phrases (MuseGAN's EBR, UPC, QN,
+    tonal distance and the collapse ratio, :mod:`musiclib.gan_metrics`).
+
+    Parameters
+    ----------
+    train_tunes
+        The training split's tunes (phrases of other meters than the preset's are skipped).
+    out_dir
+        Run folder.
+    dataset
+        Name or folder of the corpus, recorded in the bundle.
+    preset, epochs, seed
+        :func:`musiclib.models.gan.gan_config_for` preset, epochs override (None: the
+        preset's) and the seed of weights, data order, noise and evaluation samples.
+    max_phrases
+        Train on a seeded random subset of this many phrases (None: all).
+    n_eval
+        Phrases per side in the metrics table.
+    data_info
+        Extra provenance stored in the bundle (dataset name, corpus fingerprint...).
+    verbose
+        Keras ``fit`` verbosity.
+    """
+    import numpy as np
+
+    from musiclib import gan_metrics, gan_training
+    from musiclib.encoding import PianoRollEncoding
+    from musiclib.models.gan import gan_config_for
+
+    if not isinstance(dataset, str) or not dataset:
+        raise ValueError(f"dataset must be a non-empty string (the corpus's name or folder), got {dataset!r}")
+    if max_phrases is not None and max_phrases < 1:
+        raise ValueError(f"max_phrases must be a positive integer or None, got {max_phrases!r}")
+    if n_eval < 1:
+        raise ValueError(f"n_eval must be a positive integer, got {n_eval!r}")
+    overrides: dict[str, Any] = {"seed": seed}
+    if epochs is not None:
+        overrides["epochs"] = epochs
+    config = gan_config_for(preset, **overrides)
+    encoding = PianoRollEncoding()
+    phrases = gan_training.phrases_from_tunes(list(train_tunes), encoding, n_bars=config.n_bars)
+    if max_phrases is not None and len(phrases) > max_phrases:
+        keep = np.sort(np.random.default_rng(seed).choice(len(phrases), max_phrases, replace=False))
+        phrases = phrases[keep]
+    needed = config.critic_steps * config.batch_size
+    if len(phrases) < needed:
+        raise ValueError(f"{len(phrases)} training phrases of {config.n_bars} bars; preset {preset!r} needs at "
+                         f"least {needed} (critic_steps x batch_size): use a larger corpus")
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    result = gan_training.train_gan(config, phrases, out_dir=out_dir / "run", verbose=verbose,
+                                    lowest_pitch=encoding.lowest_pitch)
+    train_seconds = time.perf_counter() - started
+    rng = np.random.default_rng(seed)
+    real = phrases[rng.choice(len(phrases), min(n_eval, len(phrases)), replace=False)]
+    fake = gan_training.binarize(result.gan.generate(n_eval, seed=seed + 1))
+    table = gan_metrics.metrics_table(real, fake, lowest_pitch=encoding.lowest_pitch)
+    info = {**(data_info or {}), "dataset": dataset, "data_hash": gan_training.phrases_fingerprint(phrases),
+            "phrases": int(len(phrases))}
+    bundle_path = gan_training.save_gan_bundle(out_dir / "bundle", gan=result.gan, encoding=encoding,
+                                               data_info=info, metrics=table, history=result.history)
+    return GANResult(result.gan, config, result.history, table, Path(bundle_path), int(len(phrases)), train_seconds)

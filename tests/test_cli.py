@@ -35,7 +35,8 @@ def test_bad_arguments_fail_clearly(argv, message, capsys):
 
 def test_help_lists_every_stage():
     out = run_cli("--help").stdout
-    for command in ("prepare", "train-lstm", "generate", "render", "analyze", "pipeline", "datasets", "download"):
+    for command in ("prepare", "train-lstm", "train-gan", "generate", "render", "analyze", "evaluate", "figures",
+                    "pipeline", "datasets", "download"):
         assert command in out
 
 
