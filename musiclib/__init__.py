@@ -21,6 +21,7 @@ _SUBMODULES = (
     "bundle",
     "cli",
     "datasets",
+    "distributed",
     "encoding",
     "evaluate",
     "experiments",

@@ -464,6 +464,7 @@ def train(
     valid_stride: int | None = None,
     deterministic: bool = True,
     callbacks: Sequence[Any] = (),
+    strategy: Any = None,
 ) -> dict[str, list]:
     """Train a :func:`~musiclib.models.build_lstm` model; resumable after a kill.
 
@@ -496,6 +497,15 @@ def train(
         run to end with exactly the weights of an uninterrupted one.
     callbacks
         Extra Keras callbacks.
+    strategy
+        A ``tf.distribute`` strategy to train under: the default strategy or
+        ``tf.distribute.MirroredStrategy`` (several GPUs of one host). Build the model
+        inside ``with strategy.scope():``; it is compiled under that scope here and
+        ``batch_size`` is the global batch. ``MultiWorkerMirroredStrategy`` is refused
+        (Keras 3's ``fit`` fails under it, keras-team/keras#20585): use
+        :func:`musiclib.distributed.train_distributed`. With several replicas Keras
+        clips each replica's gradient before summing them, so ``clipnorm`` acts
+        differently from one device (``train_distributed`` clips after the sum).
 
     Returns
     -------
@@ -527,6 +537,7 @@ def train(
 
     if not isinstance(config, LSTMConfig):
         raise TypeError(f"config must be an LSTMConfig, got {type(config).__name__}")
+    _check_strategy(model, strategy)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_data_args(config.sequence_length, config.batch_size, config.loss_on, train_stride)
@@ -595,11 +606,12 @@ def train(
         valid_stream, valid_starts, shuffle=False, epochs=(0, 1), drop_remainder=False, **common
     )
 
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
     callback_list = _make_callbacks(
         out_dir=out_dir,
         config=config,
@@ -625,6 +637,26 @@ def train(
         )
     history_path = out_dir / HISTORY_FILE
     return read_json(history_path) if history_path.exists() else dict(prior)
+
+
+def _check_strategy(model, strategy: Any) -> None:
+    """Refuse strategies ``model.fit`` cannot train under, and models built outside the scope."""
+    if strategy is None:
+        return
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.Strategy):
+        raise TypeError(f"strategy must be a tf.distribute.Strategy or None, got {type(strategy).__name__}")
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise ValueError(
+            "train() runs Keras's model.fit, which fails under MultiWorkerMirroredStrategy in Keras 3 "
+            "(keras-team/keras#20585); train with musiclib.distributed.train_distributed instead"
+        )
+    if getattr(model, "distribute_strategy", None) is not strategy:
+        raise ValueError(
+            "the model was not built under this strategy: build it inside `with strategy.scope():` "
+            "and pass the same strategy"
+        )
 
 
 # ----------------------------------------------------------------------------- scoring

@@ -1,0 +1,564 @@
+"""Data-parallel training of the LSTM language model with ``tf.distribute``.
+
+Why a second training loop
+    :func:`musiclib.training.train` runs Keras's ``model.fit``. That works under the
+    default strategy and under ``tf.distribute.MirroredStrategy`` (several GPUs of one
+    host: pass ``strategy=`` to it), but Keras 3's ``fit`` fails under
+    ``tf.distribute.MultiWorkerMirroredStrategy`` (keras-team/keras#20585, TF 2.21 +
+    Keras 3.15). :func:`train_distributed` is the path for several hosts: a custom
+    training step under ``strategy.run`` over the same Keras model. It runs unchanged
+    under the default strategy (one device), ``MirroredStrategy`` (several GPUs of one
+    host) and ``MultiWorkerMirroredStrategy`` (several hosts, configured by
+    ``TF_CONFIG``).
+
+What it computes
+    Exactly the optimisation of :func:`musiclib.training.train`, split over replicas:
+    the same windows (``sequence_length + 1`` tokens, the same stride and tune-start
+    windows), the same global batches in the same order (the shuffle is a function of
+    ``(seed, epoch)``), the same loss (mean from-logits cross-entropy over every target
+    token of the global batch; for ``loss_on="last"`` over the one target per window),
+    Adam with the same learning rate and ``clipnorm``. Every replica builds the global
+    batch and keeps its own contiguous slice of rows, so the union of the replicas'
+    batches is the single-device batch. Gradients are summed over replicas *before*
+    clipping, so ``clipnorm`` clips the gradient of the global batch as on one device
+    (Keras's own optimizer clips each replica's partial gradient before its all-reduce,
+    which changes the result whenever clipping is active).
+
+    The result matches single-device training up to float rounding: the loss and
+    gradient sums are taken in a different order (per replica, then all-reduced).
+    With dropout the masks differ from a single-device run's (each replica draws its
+    own masks, from the same seed state), so only ``dropout=0`` runs match closely.
+
+What it leaves out
+    No early stopping, no best checkpoint, no resume after a kill: it runs exactly
+    ``epochs`` epochs and saves the final model. Score that with
+    :func:`musiclib.training.evaluate_nll` as usual.
+
+Running several workers
+    Every worker runs the same program with its own ``TF_CONFIG``, for example::
+
+        TF_CONFIG='{"cluster": {"worker": ["host0:12345", "host1:12345"]},
+                    "task": {"type": "worker", "index": 0}}' \\
+            python -m musiclib.distributed --config config.json --tokens tokens.npz --out-dir runs/dist
+
+    (``index`` 1 on the second host). Worker 0 is the chief: it writes
+    ``history.json``/``history.csv``, ``config.json`` and ``model.keras`` to
+    ``--out-dir``; the other workers write theirs to a temporary folder that is then
+    deleted, as TensorFlow's multi-worker guide recommends. :func:`save_tokens`
+    writes the ``--tokens`` file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+
+from musiclib._files import atomic_write, read_json, write_json
+from musiclib.models.lstm import LSTMConfig
+from musiclib.training import (
+    HISTORY_FILE,
+    _check_data_args,
+    _default_stride,
+    _save_keras_atomically,
+    _window_pipeline,
+    _write_history,
+    concatenate,
+    window_starts,
+    with_tune_starts,
+)
+
+__all__ = [
+    "strategy_from_environment",
+    "worker_role",
+    "train_distributed",
+    "DistributedResult",
+    "save_tokens",
+    "load_tokens",
+    "MODEL_FILE",
+    "CONFIG_FILE",
+    "main",
+]
+
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "config.json"
+
+
+# ----------------------------------------------------------------------------- strategies
+
+
+def _tf_config() -> dict[str, Any] | None:
+    text = os.environ.get("TF_CONFIG", "").strip()
+    if not text:
+        return None
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"TF_CONFIG is not valid JSON ({error}): {text[:200]!r}") from None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("cluster"), dict):
+        raise ValueError(f'TF_CONFIG must be a JSON object with a "cluster" object, got {text[:200]!r}')
+    return parsed
+
+
+def strategy_from_environment():
+    """The ``tf.distribute`` strategy this process should train under.
+
+    - ``TF_CONFIG`` set (a cluster of ``worker``/``chief`` tasks):
+      ``MultiWorkerMirroredStrategy`` (train with :func:`train_distributed`).
+    - Otherwise, more than one visible GPU: ``MirroredStrategy`` over all of them.
+    - Otherwise: the default strategy (one device: the GPU if TensorFlow sees one,
+      else the CPU).
+
+    Returns
+    -------
+    tf.distribute.Strategy
+
+    Raises
+    ------
+    ValueError
+        When ``TF_CONFIG`` is not valid JSON or has no ``cluster``.
+
+    Notes
+    -----
+    Call it at the start of the program: ``MultiWorkerMirroredStrategy`` must be
+    created before TensorFlow runs any op, and its constructor waits until every
+    worker of the cluster has started.
+    """
+    import tensorflow as tf
+
+    config = _tf_config()
+    if config is not None:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if len(tf.config.list_physical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def worker_role(strategy) -> tuple[str, int, bool]:
+    """``(task_type, task_id, is_chief)`` of this process under ``strategy``.
+
+    Without a cluster (default or ``MirroredStrategy``) the process is
+    ``("worker", 0, True)``. In a cluster the chief is the ``chief`` task if there is
+    one, else worker 0 (TensorFlow's convention).
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None) if resolver is not None else None
+    if not task_type:
+        return "worker", 0, True
+    task_id = int(resolver.task_id or 0)
+    cluster = resolver.cluster_spec().as_dict()
+    is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in cluster)
+    return task_type, task_id, is_chief
+
+
+# ----------------------------------------------------------------------------- token files
+
+
+def save_tokens(
+    path: str | os.PathLike,
+    *,
+    train: Sequence[Sequence[int] | np.ndarray],
+    valid: Sequence[Sequence[int] | np.ndarray] | None = None,
+) -> Path:
+    """Write the tunes of a training (and validation) split to one ``.npz``, atomically.
+
+    The file holds ``train`` (all tunes concatenated, int32) and ``train_lengths``
+    (tokens per tune), and the same for ``valid`` when given; :func:`load_tokens`
+    reads it back. It is what ``python -m musiclib.distributed --tokens`` reads.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    for name, tunes in (("train", train), ("valid", valid)):
+        if tunes is None:
+            continue
+        tunes = [np.asarray(t, dtype=np.int32).reshape(-1) for t in tunes]
+        arrays[name] = concatenate(tunes)
+        arrays[f"{name}_lengths"] = np.array([len(t) for t in tunes], dtype=np.int64)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return atomic_write(path, buffer.getvalue())
+
+
+def load_tokens(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
+    """Read a :func:`save_tokens` file: ``{"train": [tune, ...], "valid": [...]}``."""
+    out: dict[str, list[np.ndarray]] = {}
+    with np.load(path, allow_pickle=False) as data:
+        for name in ("train", "valid"):
+            if name in data:
+                bounds = np.cumsum(data[f"{name}_lengths"])[:-1]
+                out[name] = np.split(data[name].astype(np.int32), bounds)
+    if "train" not in out:
+        raise ValueError(f"{path} holds no 'train' tokens (write it with musiclib.distributed.save_tokens)")
+    return out
+
+
+# ----------------------------------------------------------------------------- training
+
+
+class DistributedResult(NamedTuple):
+    """What :func:`train_distributed` returns."""
+
+    model: Any
+    """The trained Keras model (its variables live under the strategy)."""
+    history: dict[str, list]
+    """Per-epoch columns, as written to ``history.json``."""
+    is_chief: bool
+    """Whether this process wrote to ``out_dir`` (others wrote to a temporary folder)."""
+    config: LSTMConfig
+    """The config trained (with the ``epochs``/``batch_size``/``seed`` overrides)."""
+
+
+def _pre_reduced_adam(config: LSTMConfig):
+    """Adam (as :func:`musiclib.training.train` sets it up) that takes gradients the
+    caller has already summed over replicas.
+
+    Keras's TensorFlow optimizer clips the gradients it is given and then sums them
+    over replicas itself; the training step here sums them first so that ``clipnorm``
+    sees the global batch's gradient, and this subclass skips the second sum.
+    """
+    import keras
+
+    class PreReducedAdam(keras.optimizers.Adam):
+        def _all_reduce_sum_gradients(self, grads_and_vars):
+            return list(grads_and_vars)
+
+    if not hasattr(keras.optimizers.Adam, "_all_reduce_sum_gradients"):
+        raise RuntimeError(
+            "this Keras version's optimizer has no _all_reduce_sum_gradients; "
+            "musiclib.distributed needs the TensorFlow backend of Keras 3"
+        )
+    return PreReducedAdam(learning_rate=config.learning_rate, clipnorm=config.clipnorm)
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def train_distributed(
+    config: LSTMConfig,
+    train_sequences: Sequence[Sequence[int] | np.ndarray],
+    *,
+    out_dir: str | os.PathLike,
+    strategy=None,
+    valid_sequences: Sequence[Sequence[int] | np.ndarray] | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    seed: int | None = None,
+    train_stride: int | None = None,
+    valid_stride: int | None = None,
+    deterministic: bool = True,
+    verbose: int = 1,
+) -> DistributedResult:
+    """Train a :func:`~musiclib.models.build_lstm` model with a custom data-parallel loop.
+
+    Parameters
+    ----------
+    config
+        The model and training settings (learning rate, ``clipnorm``, window length,
+        ``loss_on``; ``epochs``, ``batch_size`` and ``seed`` unless given below).
+    train_sequences
+        Training tunes as int arrays ``BOS ... EOS``; every worker passes the same ones.
+    out_dir
+        Run folder of the chief: ``history.json``/``history.csv`` (rewritten
+        atomically after every epoch), ``config.json`` and ``model.keras`` (the final
+        model, written atomically). Other workers write to a temporary folder that is
+        deleted at the end.
+    strategy
+        A ``tf.distribute`` strategy (default: the current one, see
+        :func:`strategy_from_environment`). The model and optimizer are built under
+        its scope here.
+    valid_sequences
+        Validation tunes: ``val_loss`` (mean cross-entropy per target token, as
+        :func:`musiclib.training.train` reports it) is computed after every epoch, by
+        every worker from its own (identical) copy of the weights.
+    epochs
+        Epochs to run (default ``config.epochs``). There is no early stopping.
+    batch_size
+        *Global* batch size, split evenly over ``strategy.num_replicas_in_sync``
+        replicas (default ``config.batch_size``).
+    seed
+        Seed of the weight initialisation and the shuffle (default ``config.seed``).
+    train_stride, valid_stride
+        Window strides, as in :func:`musiclib.training.train`.
+    deterministic
+        Enable TensorFlow op determinism, as :func:`musiclib.training.train` does.
+    verbose
+        1: one line per epoch from the chief; 0: silent.
+
+    Returns
+    -------
+    DistributedResult
+        ``(model, history, is_chief, config)``. ``history`` has columns ``epoch``,
+        ``loss``, ``val_loss`` (with ``valid_sequences``), ``train_seconds``,
+        ``tokens_per_s`` (target tokens of the global batch per second, all workers
+        together; the first epoch includes graph tracing), ``input_tokens_per_s``,
+        ``replicas`` and ``workers``.
+
+    Raises
+    ------
+    ValueError
+        When the global batch does not split evenly over the replicas, or the
+        training tunes hold fewer windows than one global batch.
+    """
+    import keras
+    import tensorflow as tf
+
+    from musiclib.models.lstm import build_lstm
+
+    if not isinstance(config, LSTMConfig):
+        raise TypeError(f"config must be an LSTMConfig, got {type(config).__name__}")
+    changes = {
+        name: _positive_int(name, value) if name != "seed" else value
+        for name, value in (("epochs", epochs), ("batch_size", batch_size), ("seed", seed))
+        if value is not None
+    }
+    config = config.replace(**changes)  # validates seed too
+    _check_data_args(config.sequence_length, config.batch_size, config.loss_on, train_stride)
+    _check_data_args(config.sequence_length, config.batch_size, config.loss_on, valid_stride)
+    strategy = strategy if strategy is not None else tf.distribute.get_strategy()
+    replicas = int(strategy.num_replicas_in_sync)
+    global_batch = config.batch_size
+    if global_batch % replicas:
+        raise ValueError(
+            f"the global batch_size {global_batch} must be a multiple of the {replicas} replicas in sync"
+        )
+    per_replica = global_batch // replicas
+    task_type, task_id, is_chief = worker_role(strategy)
+    resolver = getattr(strategy, "cluster_resolver", None)
+    workers = 1
+    if resolver is not None and task_type:
+        spec = resolver.cluster_spec().as_dict()
+        workers = sum(len(spec.get(kind, [])) for kind in ("chief", "worker")) or 1
+
+    length = config.sequence_length
+    train_sequences = [np.asarray(seq, dtype=np.int32).reshape(-1) for seq in train_sequences]
+    stream = concatenate(train_sequences)
+    stride = _default_stride(config.loss_on, length) if train_stride is None else train_stride
+    starts = window_starts(len(stream), sequence_length=length, stride=stride)
+    if config.loss_on == "all":
+        starts = with_tune_starts(starts, train_sequences, n_tokens=len(stream), sequence_length=length)
+    if len(starts) < global_batch:
+        raise ValueError(
+            f"train_sequences give {len(starts)} windows, fewer than one global batch of {global_batch}; "
+            "use a smaller batch_size or more tunes"
+        )
+    steps_per_epoch = len(starts) // global_batch
+    targets_per_window = length if config.loss_on == "all" else 1
+    target_tokens = steps_per_epoch * global_batch * targets_per_window
+    input_tokens = steps_per_epoch * global_batch * length
+
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.seed)
+
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        # Every input pipeline (one per worker) cuts the same global batches and keeps
+        # the rows of its local replicas, one per-replica batch after another (the
+        # order in which the strategy hands them to the local replicas).
+        local = replicas // context.num_input_pipelines
+        first = context.input_pipeline_id * local
+        data = _window_pipeline(
+            stream,
+            starts,
+            sequence_length=length,
+            batch_size=global_batch,
+            shuffle=True,
+            seed=config.seed,
+            loss_on=config.loss_on,
+            epochs=(0, config.epochs),
+            drop_remainder=True,
+        )
+
+        def shard(inputs, targets):
+            inputs = tf.reshape(inputs, [replicas, per_replica, length])[first : first + local]
+            target_shape = [replicas, per_replica] + ([length] if config.loss_on == "all" else [])
+            targets = tf.reshape(targets, target_shape)[first : first + local]
+            return inputs, targets
+
+        return data.map(shard).unbatch()
+
+    with strategy.scope():
+        model = build_lstm(config)
+        optimizer = _pre_reduced_adam(config)
+        optimizer.build(model.trainable_variables)
+    distributed = strategy.distribute_datasets_from_function(dataset_fn)
+    iterator = iter(distributed)
+
+    def replica_step(inputs, targets):
+        with tf.GradientTape() as tape:
+            logits = model(inputs, training=True)
+            per_target = keras.losses.sparse_categorical_crossentropy(targets, logits, from_logits=True)
+            per_window = tf.reduce_mean(per_target, axis=-1) if config.loss_on == "all" else per_target
+            loss = tf.nn.compute_average_loss(per_window, global_batch_size=global_batch)
+        variables = model.trainable_variables
+        grads = tape.gradient(loss, variables)
+        # The embedding's gradient stays tf.IndexedSlices (one row per input token):
+        # the all-reduce concatenates the replicas' rows, which gives exactly the rows
+        # of the global batch, so Keras's clipnorm and Adam (which update the rows of
+        # an IndexedSlices gradient sparsely) see what they see on one device.
+        # Densifying it here would change Adam's update of the embedding.
+        grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        optimizer.apply_gradients(zip(grads, variables))
+        return loss
+
+    @tf.function
+    def train_step(iterator):
+        inputs, targets = next(iterator)
+        losses = strategy.run(replica_step, args=(inputs, targets))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    validate = None
+    if valid_sequences is not None:
+        validate = _validation(model, config, valid_sequences, stride=valid_stride or length)
+
+    write_dir = Path(out_dir) if is_chief else Path(tempfile.mkdtemp(prefix=f"musiclib-{task_type}-{task_id}-"))
+    write_dir.mkdir(parents=True, exist_ok=True)
+    history: dict[str, list] = {}
+    try:
+        write_json(write_dir / CONFIG_FILE, config.to_dict())
+        for epoch in range(config.epochs):
+            begin = time.perf_counter()
+            total = 0.0
+            for _ in range(steps_per_epoch):
+                total += float(train_step(iterator))
+            seconds = max(time.perf_counter() - begin, np.finfo(float).tiny)
+            row: dict[str, Any] = {"epoch": epoch, "loss": total / steps_per_epoch}
+            if validate is not None:
+                row["val_loss"] = validate()
+            row.update(
+                train_seconds=seconds,
+                tokens_per_s=target_tokens / seconds,
+                input_tokens_per_s=input_tokens / seconds,
+                replicas=replicas,
+                workers=workers,
+            )
+            for key, value in row.items():
+                history.setdefault(key, []).append(value)
+            _write_history(write_dir, history)
+            if verbose and is_chief:
+                shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
+                print(f"epoch {epoch + 1}/{config.epochs}: {shown}", flush=True)
+        # Every worker saves (chief to out_dir, the others to their temporary folder).
+        _save_keras_atomically(write_dir / MODEL_FILE, lambda p: model.save(p))
+    finally:
+        if not is_chief:
+            shutil.rmtree(write_dir, ignore_errors=True)
+    return DistributedResult(model=model, history=history, is_chief=is_chief, config=config)
+
+
+def _validation(model, config: LSTMConfig, valid_sequences, *, stride: int):
+    """A function that returns the mean cross-entropy per target token over the
+    validation windows, from this process's copy of the weights."""
+    import keras
+    import tensorflow as tf
+
+    valid_sequences = [np.asarray(seq, dtype=np.int32).reshape(-1) for seq in valid_sequences]
+    stream = concatenate(valid_sequences)
+    starts = window_starts(len(stream), sequence_length=config.sequence_length, stride=stride)
+    if not len(starts):
+        raise ValueError(
+            f"valid_sequences hold {len(stream)} tokens, too few for one window of "
+            f"sequence_length + 1 = {config.sequence_length + 1}"
+        )
+    data = _window_pipeline(
+        stream,
+        starts,
+        sequence_length=config.sequence_length,
+        batch_size=config.batch_size,
+        shuffle=False,
+        seed=config.seed,
+        loss_on=config.loss_on,
+        epochs=(0, 1),
+        drop_remainder=False,
+    )
+    batches = [(x, y) for x, y in data]  # small; kept as constants
+
+    @tf.function
+    def summed(inputs, targets):
+        logits = model(inputs, training=False)
+        per_target = keras.losses.sparse_categorical_crossentropy(targets, logits, from_logits=True)
+        return tf.reduce_sum(tf.cast(per_target, tf.float64)), tf.size(per_target)
+
+    def validate() -> float:
+        total, count = 0.0, 0
+        for inputs, targets in batches:
+            value, size = summed(inputs, targets)
+            total += float(value)
+            count += int(size)
+        return total / count
+
+    return validate
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m musiclib.distributed",
+        description=(
+            "One worker of data-parallel LSTM training. Start the same command on every "
+            "host with its own TF_CONFIG (MultiWorkerMirroredStrategy); without TF_CONFIG it "
+            "trains on this host's GPUs (MirroredStrategy) or its one device."
+        ),
+    )
+    parser.add_argument("--config", required=True, help="LSTMConfig as JSON (LSTMConfig.to_dict)")
+    parser.add_argument("--tokens", required=True, help=".npz from musiclib.distributed.save_tokens")
+    parser.add_argument("--out-dir", required=True, help="run folder (written by the chief only)")
+    parser.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
+    parser.add_argument("--batch-size", type=int, default=None, help="global batch size (override)")
+    parser.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    parser.add_argument(
+        "--weights-out", default=None, help="also write this worker's final weights to this .npz (for checks)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m musiclib.distributed`` (see the module docs)."""
+    args = _parser().parse_args(argv)
+    began = time.perf_counter()
+    strategy = strategy_from_environment()  # first: MultiWorkerMirroredStrategy must precede other TF work
+    if not args.quiet:
+        task_type, task_id, _ = worker_role(strategy)
+        print(
+            f"{task_type} {task_id}: {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s) "
+            f"in sync, ready after {time.perf_counter() - began:.1f} s",
+            flush=True,
+        )
+    config = LSTMConfig.from_dict(read_json(args.config))
+    tokens = load_tokens(args.tokens)
+    result = train_distributed(
+        config,
+        tokens["train"],
+        valid_sequences=tokens.get("valid"),
+        out_dir=args.out_dir,
+        strategy=strategy,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        verbose=0 if args.quiet else 1,
+    )
+    if args.weights_out:
+        buffer = io.BytesIO()
+        weights = result.model.get_weights()
+        np.savez(buffer, **{f"w{i}": w for i, w in enumerate(weights)})
+        atomic_write(args.weights_out, buffer.getvalue())
+    if result.is_chief and not args.quiet:
+        print(f"wrote {Path(args.out_dir) / MODEL_FILE} and {Path(args.out_dir) / HISTORY_FILE}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through subprocesses in the tests
+    sys.exit(main())
