@@ -16,7 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["atomic_path", "atomic_write", "write_json", "read_json", "sha256_file", "sha256_bytes"]
+import numpy as np
+
+__all__ = ["atomic_path", "atomic_write", "write_json", "json_ready", "read_json", "sha256_file", "sha256_bytes"]
 
 _CHUNK = 1 << 20
 _FILE_MODE = 0o666
@@ -71,6 +73,19 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, *, encoding: str = 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented, key-sorted JSON, atomically."""
     return atomic_write(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with numpy scalars made Python numbers and NaN/inf floats None, so the JSON is standard."""
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def read_json(path: str | os.PathLike) -> Any:

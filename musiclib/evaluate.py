@@ -47,7 +47,7 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from musiclib._files import atomic_write, write_json
+from musiclib._files import atomic_write, json_ready, write_json
 from musiclib.tune import Track, Tune, make_notes
 
 __all__ = [
@@ -670,15 +670,17 @@ def _token_set(parts: Any, encoding: Any, n: int, *, seed: int, n_bars: int, **s
     return tunes
 
 
-def markov_set(training: Any, n: int, *, seed: int, n_bars: int = 16) -> list[Tune]:
+def markov_set(
+    training: Any, n: int, *, seed: int, n_bars: int = 16, encoding: Any = None, vocab: Any = None,
+    top_p: float | None = None,
+) -> list[Tune]:
     """``n`` pieces from a first-order Markov chain over event tokens, fitted on ``training``.
 
     Parameters
     ----------
     training
         A :class:`~musiclib.prepare.Prepared` (its training token ids, vocabulary and
-        encoding: the same tokens as the LSTM) or training tunes (encoded with the
-        default ``events`` encoding).
+        encoding: the same tokens as the LSTM) or training tunes.
     n
         Number of pieces.
     seed
@@ -688,6 +690,11 @@ def markov_set(training: Any, n: int, *, seed: int, n_bars: int = 16) -> list[Tu
         that remembers one token cannot know when a tune is over and would stop at
         random (a third of its pieces within four bars), which would compare pieces
         of other lengths than the LSTM's (whose 16-bar pieces rarely end earlier).
+    encoding, vocab
+        For training tunes: the token encoding and vocabulary (e.g. an LSTM
+        bundle's); default the ``events`` encoding and its vocabulary.
+    top_p
+        Nucleus sampling, as for the LSTM (None: the chain's whole distribution).
 
     Returns
     -------
@@ -702,15 +709,16 @@ def markov_set(training: Any, n: int, *, seed: int, n_bars: int = 16) -> list[Tu
     if hasattr(training, "sequences") and hasattr(training, "vocab"):
         encoding, vocab, sequences = training.encoding, training.vocab, training.sequences["train"]
     else:
-        from musiclib.encoding import get_encoding
+        if encoding is None:
+            from musiclib.encoding import get_encoding
 
-        encoding = get_encoding("events")
-        vocab = encoding.vocabulary()
+            encoding = get_encoding("events")
+        vocab = encoding.vocabulary() if vocab is None else vocab
         sequences = [vocab.encode(encoding.encode(tune)) for tune in training]
     if not len(sequences):
         raise ValueError("markov_set needs at least one training piece")
     model = _WithoutEnd(NGramModel(order=2).fit(sequences, vocab_size=len(vocab)), vocab.id("EOS"))
-    return _token_set(ModelParts(model, vocab, None, encoding), encoding, n, seed=seed, n_bars=n_bars)
+    return _token_set(ModelParts(model, vocab, None, encoding), encoding, n, seed=seed, n_bars=n_bars, top_p=top_p)
 
 
 class _WithoutEnd:
@@ -828,18 +836,6 @@ def _summary(runs: Sequence[_Run]) -> dict[str, Any]:
     }
 
 
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 def evaluation_table(
     generated: Mapping[str, Sequence[Sequence[Tune]]],
     reference: Sequence[Tune],
@@ -921,7 +917,7 @@ def evaluation_table(
             runs.append(_run(reference_features, set_features(tunes), tunes, index, threshold))
         rows.append((name, runs))
     reference_memorised = memorisation(reference, index, threshold=threshold) if index is not None else None
-    return _json_ready({
+    return json_ready({
         "config": {
             "excerpt_bars": excerpt_bars,
             "threshold": threshold,

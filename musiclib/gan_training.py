@@ -50,6 +50,7 @@ import numpy as np
 
 from musiclib import gan_metrics
 from musiclib._files import atomic_write, read_json, write_json
+from musiclib._files import json_ready as _json_ready
 from musiclib.models.gan import GANConfig, MusicGAN, build_critic, build_generator
 from musiclib.training import _save_keras_atomically, atomic_backup_and_restore, quiet_keras_saving
 
@@ -197,19 +198,6 @@ def make_gan_dataset(phrases: np.ndarray, config: GANConfig, *, epochs: tuple[in
 
 
 # ----------------------------------------------------------------------------- files
-
-
-def _json_ready(value: Any) -> Any:
-    """NaN/inf floats become None so the JSON is standard."""
-    if isinstance(value, dict):
-        return {key: _json_ready(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(item) for item in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def _write_history(out_dir: Path, columns: dict[str, list]) -> None:
