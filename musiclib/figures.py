@@ -30,7 +30,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from musiclib import plots
-from musiclib._files import atomic_write, read_json
+from musiclib._files import atomic_path, atomic_write, read_json
 from musiclib.analysis import SpectrogramConfig, chroma, excerpt, log_mel, zero_crossing_rate
 from musiclib.tune import Tune
 
@@ -360,9 +360,8 @@ def publish(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
     copied, missing = [], []
     for name in sorted(p.name for p in source.glob("*.png")):
         target = out_dir / name
-        tmp = target.with_name(f".{name}.tmp")
-        shutil.copyfile(source / name, tmp)
-        tmp.replace(target)
+        with atomic_path(target) as tmp:
+            shutil.copyfile(source / name, tmp)
         copied.append(target)
     missing = [name for name in FIGURE_FILES.values() if not (source / name).exists()]
     params = manifest.get("parameters", {})

@@ -87,8 +87,10 @@ def notebook_settings(*, quick: bool, run_dir: str, seed: int = 0) -> NotebookSe
     """
     if not isinstance(quick, bool):
         raise TypeError(f"quick must be True or False, got {quick!r}")
-    if not isinstance(seed, int) or seed < 0:
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(run_dir, (str, os.PathLike)):
+        raise TypeError(f"run_dir must be a folder path (str), got {run_dir!r}")
     quick = quick or os.environ.get(QUICK_ENV, "") == "1"
     if run_dir == _DEFAULT_RUN_DIR and os.environ.get(RUN_DIR_ENV):
         run_dir = os.environ[RUN_DIR_ENV]
@@ -118,12 +120,21 @@ class PipelineConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.name or "/" in self.name or self.name.startswith("."):
+        if not isinstance(self.name, str) or not self.name or "/" in self.name or self.name.startswith("."):
             raise ValueError(f"name must be a plain folder name, got {self.name!r}")
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise TypeError(f"dataset must be a registry name or a folder (str), got {self.dataset!r}")
+        if not isinstance(self.quick, bool):
+            raise TypeError(f"quick must be True or False, got {self.quick!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise TypeError(f"seed must be an integer >= 0, got {self.seed!r}")
         if self.seed < 0:
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
-        if self.epochs is not None and self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed}")
+        if self.epochs is not None and (not isinstance(self.epochs, int) or isinstance(self.epochs, bool)
+                                        or self.epochs < 1):
+            raise ValueError(f"epochs must be an integer >= 1 or None, got {self.epochs!r}")
+        if not isinstance(self.extra, dict):
+            raise TypeError(f"extra must be a dict of notebook parameters, got {self.extra!r}")
 
     @property
     def run_dir(self) -> Path:

@@ -37,7 +37,6 @@ _SCRATCH_FACTORIES = {"atomic_path", "mkdtemp", "mkstemp", "TemporaryDirectory",
 ALLOWED_WRITERS = {
     "datasets.py:_extract_zip": "extracts into a staging folder that download() verifies and then renames into place",
     "datasets.py:_extract_tar": "extracts into a staging folder that download() verifies and then renames into place",
-    "figures.py:publish": "copies each figure to a '.NAME.tmp' file beside it, then renames it into place",
 }
 """``file:function`` -> why a direct write there is safe. Keep it short: prefer musiclib._files."""
 
