@@ -41,6 +41,7 @@ NOTEBOOKS = (
     "03_train_gan.ipynb",
     "04_generate.ipynb",
     "05_spectrogram_analysis.ipynb",
+    "06_evaluation.ipynb",
 )
 """The walkthrough, in order (notebooks that a run does not declare a parameter for ignore it)."""
 
