@@ -3,8 +3,8 @@
 ``runs/<name>/`` receives the executed notebooks, everything they write (bundles, MIDI,
 WAV, figures, metrics) and ``manifest.json`` (git commit, parameters, data fingerprint,
 library versions). A notebook that completes leaves a marker in ``runs/<name>/.done/``;
-a rerun with the same parameters skips those and resumes at the first notebook whose
-outputs are missing. A failing notebook stops the run naming the notebook and cell.
+a rerun with the same parameters (and unchanged notebooks) skips those and resumes at the
+first notebook whose outputs are missing. A failing notebook stops the run naming the notebook and cell.
 """
 
 from __future__ import annotations
@@ -208,6 +208,7 @@ def run(
     force: bool = False,
     log: Callable[[str], None] = print,
     progress: bool = True,
+    source_dir: str | os.PathLike | None = None,
 ) -> Path:
     """Execute ``notebooks`` in order into ``config.run_dir``; return the run folder.
 
@@ -223,10 +224,12 @@ def run(
         Where progress lines go.
     progress
         Show papermill's per-cell progress bar.
+    source_dir
+        Folder holding ``notebooks`` (default: the repository's ``notebooks/``).
     """
     import papermill
 
-    source_dir = notebooks_dir()
+    source_dir = notebooks_dir() if source_dir is None else Path(source_dir)
     run_dir = config.run_dir
     (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     done_dir = run_dir / ".done"
@@ -245,17 +248,23 @@ def run(
     )
     manifest.setdefault("notebooks", {})
     write_json(manifest_path, manifest)
+    upstream_ran = False  # once a notebook runs, the ones after it read new outputs: run them too
     for name in notebooks:
         source = source_dir / name
+        if not source.is_file():
+            raise PipelineError(f"notebook {name} not found in {source_dir}")
         output = run_dir / "notebooks" / name
         declared = _declared_parameters(source)
         given = {k: v for k, v in parameters.items() if k in declared}
         marker = done_dir / f"{name}.json"
-        key = _parameters_hash(given)
-        if not force and marker.exists() and output.exists() and read_json(marker).get("parameters_hash") == key:
+        key = _parameters_hash({**given, "notebook_sha256": hashlib.sha256(source.read_bytes()).hexdigest()})
+        done = marker.exists() and output.exists() and read_json(marker).get("parameters_hash") == key
+        if done and not force and not upstream_ran:
             log(f"==> {name}: already done with these parameters, skipping")
             continue
         log(f"==> {name}: running (parameters: {given})")
+        upstream_ran = True
+        marker.unlink(missing_ok=True)
         started = time.perf_counter()
         try:
             papermill.execute_notebook(
