@@ -1043,18 +1043,18 @@ def format_markdown(table: Mapping[str, Any], *, title: str | None = None) -> st
     threshold = config["threshold"]
     lines = [f"## {title}", ""] if title else []
     header = ["set", "pieces × seeds", "overlap area ↑", "KL divergence ↓"]
-    header += [f"memorised (run ≥ {threshold})"] if memorised else []
+    header += [f"memorised (run ≥ {threshold})", "longest shared run"] if memorised else []
     header += [name.replace("_", " ") for name in headline]
     lines += ["| " + " | ".join(header) + " |", "|---|---:|" + "---:|" * (len(header) - 2)]
     cells = ["held-out reference", f"{reference['pieces']}", "—", "—"]
-    cells += [_plain(reference["memorised_share"])] if memorised else []
+    cells += [_plain(reference["memorised_share"]), _plain(reference["mean_longest_run"], 1)] if memorised else []
     cells += [_plain(reference["feature_means"][name]) for name in headline]
     lines.append("| " + " | ".join(cells) + " |")
     for row in rows:
         pieces = sorted(set(row["pieces"]))
         size = str(pieces[0]) if len(pieces) == 1 else f"{pieces[0]}–{pieces[-1]}"
         cells = [row["name"], f"{size} × {row['seeds']}", _cell(row["overlap_area"]), _cell(row["kl_divergence"])]
-        cells += [_cell(row["memorised_share"])] if memorised else []
+        cells += [_cell(row["memorised_share"]), _cell(row["mean_longest_run"], 1)] if memorised else []
         cells += [_cell(row["feature_means"][name]) for name in headline]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Overlap area per feature (reference intra-set vs inter-set distance densities):", ""]
@@ -1071,7 +1071,8 @@ def format_markdown(table: Mapping[str, Any], *, title: str | None = None) -> st
         + ("The ceiling compares a random half of the reference with the other half (a new split per seed). "
            if rows and rows[0]["name"] == "real (ceiling)" else "")
         + (f"Memorised: share of pieces whose melody shares a run of ≥ {threshold} consecutive intervals with a "
-           f"training piece ({reference['training_pieces']} training pieces)." if memorised else ""),
+           f"training piece ({reference['training_pieces']} training pieces); longest shared run: its mean length "
+           f"in intervals." if memorised else ""),
     ]
     return "\n".join(lines) + "\n"
 
