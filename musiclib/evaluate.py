@@ -140,7 +140,8 @@ FEATURES: dict[str, Feature] = {
                 "1 - mean Hamming distance between the onset patterns of neighbouring bars "
                 "(bar length of the opening meter).", "musiclib (MusPy's off by one bar)"),
         Feature("empty_beat_rate", "scalar", "share (0..1)", "all pitched",
-                "Share of beats (quarter notes) in which no note sounds.", "musiclib (MusPy's off by one beat)"),
+                "Share of beats (quarter notes) in which no note sounds.",
+                "musiclib (MusPy's off by one beat)"),
         Feature("polyphony", "scalar", "pitches", "all pitched",
                 "Mean number of pitches sounding, over the ticks where at least one sounds.",
                 "muspy.polyphony"),
@@ -188,7 +189,8 @@ def to_muspy(tune: Tune, *, resolution: int = RESOLUTION) -> Any:
                  for t, p, d, v in zip(start, track.notes["pitch"], duration, track.notes["velocity"])]
         tracks.append(muspy.Track(program=int(track.program), name=track.name, notes=notes))
     meter = tune.time_signatures[0] if tune.time_signatures else None
-    signatures = [muspy.TimeSignature(time=0, numerator=meter.numerator, denominator=meter.denominator)] if meter else []
+    signatures = ([muspy.TimeSignature(time=0, numerator=meter.numerator, denominator=meter.denominator)]
+                  if meter else [])
     return muspy.Music(resolution=resolution, tempos=[muspy.Tempo(time=0, qpm=float(tune.qpm))],
                        time_signatures=signatures, tracks=tracks)
 
@@ -588,7 +590,7 @@ class SharedRunIndex:
         self._last = current
 
     def longest(self, sequence: Sequence[int]) -> tuple[int, int | None]:
-        """Length of the longest contiguous run of ``sequence`` found in a training piece, and that piece's index.
+        """The longest contiguous run of ``sequence`` in a training piece: its length and that piece's index.
 
         Returns ``(0, None)`` when not even one interval is shared.
         """
@@ -720,7 +722,8 @@ def markov_set(
     if not len(sequences):
         raise ValueError("markov_set needs at least one training piece")
     model = _WithoutEnd(NGramModel(order=2).fit(sequences, vocab_size=len(vocab)), vocab.id("EOS"))
-    return _token_set(ModelParts(model, vocab, None, encoding), encoding, n, seed=seed, n_bars=n_bars, top_p=top_p)
+    parts = ModelParts(model, vocab, None, encoding)
+    return _token_set(parts, encoding, n, seed=seed, n_bars=n_bars, top_p=top_p)
 
 
 class _WithoutEnd:
@@ -757,10 +760,13 @@ def lstm_set(bundle: Any, n: int, *, seed: int, n_bars: int = 16, temperature: f
 
     if not hasattr(bundle, "model"):
         bundle = load_bundle(bundle)
-    return _token_set(bundle, bundle.encoding, n, seed=seed, n_bars=n_bars, temperature=temperature, top_p=top_p)
+    return _token_set(bundle, bundle.encoding, n, seed=seed, n_bars=n_bars, temperature=temperature,
+                      top_p=top_p)
 
 
-def gan_set(bundle: Any, n: int, *, seed: int, phrases_per_piece: int = 4, threshold: float = 0.5) -> list[Tune]:
+def gan_set(
+    bundle: Any, n: int, *, seed: int, phrases_per_piece: int = 4, threshold: float = 0.5
+) -> list[Tune]:
     """``n`` pieces from a GAN bundle, each ``phrases_per_piece`` generated phrases played in a row.
 
     The GAN makes fixed-length phrases (4 bars for the default preset); joining
@@ -771,7 +777,8 @@ def gan_set(bundle: Any, n: int, *, seed: int, phrases_per_piece: int = 4, thres
     from musiclib.gan_training import generate_gan_tunes
 
     _check_n(n)
-    return generate_gan_tunes(bundle, n=int(n), seed=seed, threshold=threshold, phrases_per_piece=phrases_per_piece)
+    return generate_gan_tunes(bundle, n=int(n), seed=seed, threshold=threshold,
+                              phrases_per_piece=phrases_per_piece)
 
 
 def model_sets(
@@ -971,7 +978,8 @@ def evaluation_table(
     if ceiling:
         splits = ceiling_splits or max([len(sets) for sets in generated.values()] + [1])
         if len(reference) < 2 * _MIN_SET:
-            raise ValueError(f"the ceiling row needs at least {2 * _MIN_SET} reference pieces, got {len(reference)}")
+            raise ValueError(
+                f"the ceiling row needs at least {2 * _MIN_SET} reference pieces, got {len(reference)}")
         runs = []
         for split in range(splits):
             say(f"real (ceiling), split {split + 1}/{splits}")
@@ -998,7 +1006,8 @@ def evaluation_table(
             "interval": "95% Student-t over seeds",
             "features": {name: spec._asdict() for name, spec in FEATURES.items()},
             "muspy": _muspy_version(),
-            "kde": f"scipy.stats.gaussian_kde (Scott) on {_KDE_GRID} points; KL(intra-reference || inter) in nats",
+            "kde": (f"scipy.stats.gaussian_kde (Scott) on {_KDE_GRID} points; "
+                    "KL(intra-reference || inter) in nats"),
         },
         "reference": {
             "pieces": len(reference),
@@ -1047,13 +1056,15 @@ def format_markdown(table: Mapping[str, Any], *, title: str | None = None) -> st
     header += [name.replace("_", " ") for name in headline]
     lines += ["| " + " | ".join(header) + " |", "|---|---:|" + "---:|" * (len(header) - 2)]
     cells = ["held-out reference", f"{reference['pieces']}", "—", "—"]
-    cells += [_plain(reference["memorised_share"]), _plain(reference["mean_longest_run"], 1)] if memorised else []
+    if memorised:
+        cells += [_plain(reference["memorised_share"]), _plain(reference["mean_longest_run"], 1)]
     cells += [_plain(reference["feature_means"][name]) for name in headline]
     lines.append("| " + " | ".join(cells) + " |")
     for row in rows:
         pieces = sorted(set(row["pieces"]))
         size = str(pieces[0]) if len(pieces) == 1 else f"{pieces[0]}–{pieces[-1]}"
-        cells = [row["name"], f"{size} × {row['seeds']}", _cell(row["overlap_area"]), _cell(row["kl_divergence"])]
+        cells = [row["name"], f"{size} × {row['seeds']}", _cell(row["overlap_area"]),
+                 _cell(row["kl_divergence"])]
         cells += [_cell(row["memorised_share"]), _cell(row["mean_longest_run"], 1)] if memorised else []
         cells += [_cell(row["feature_means"][name]) for name in headline]
         lines.append("| " + " | ".join(cells) + " |")
@@ -1065,14 +1076,15 @@ def format_markdown(table: Mapping[str, Any], *, title: str | None = None) -> st
     bars = config.get("excerpt_bars")
     lines += [
         "",
-        f"Mean over seeds ± half-width of the 95% t-interval. Overlap area and KL divergence (nats) are MGEval's "
+        "Mean over seeds ± half-width of the 95% t-interval. Overlap area and KL divergence (nats) are "
+        "MGEval's "
         f"(Yang & Lerch 2018), averaged over {len(FEATURES)} features. "
         + (f"Every piece is cut to its first {bars} bars. " if bars else "")
         + ("The ceiling compares a random half of the reference with the other half (a new split per seed). "
            if rows and rows[0]["name"] == "real (ceiling)" else "")
-        + (f"Memorised: share of pieces whose melody shares a run of ≥ {threshold} consecutive intervals with a "
-           f"training piece ({reference['training_pieces']} training pieces); longest shared run: its mean length "
-           f"in intervals." if memorised else ""),
+        + (f"Memorised: share of pieces whose melody shares a run of ≥ {threshold} consecutive intervals "
+           f"with a training piece ({reference['training_pieces']} training pieces); longest shared run: "
+           "its mean length in intervals." if memorised else ""),
     ]
     return "\n".join(lines) + "\n"
 

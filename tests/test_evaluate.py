@@ -120,7 +120,8 @@ def test_intra_set_distances_leave_each_piece_out():
     assert sorted(distances) == [1, 1, 2, 2, 3, 3]
     histograms = np.array([[1.0, 0.0], [0.0, 1.0]])
     np.testing.assert_allclose(ev.intra_set_distances(histograms), [math.sqrt(2)] * 2)
-    np.testing.assert_allclose(ev.inter_set_distances(np.array([0.0, 1.0]), np.array([[3.0], [np.nan]])), [3, 2])
+    inter = ev.inter_set_distances(np.array([0.0, 1.0]), np.array([[3.0], [np.nan]]))
+    np.testing.assert_allclose(inter, [3, 2])
 
 
 def test_identical_sets_overlap_fully_and_distant_sets_do_not():
@@ -201,7 +202,8 @@ def test_shared_run_index_finds_a_planted_run_of_exactly_k():
     training = [list(rng.integers(-5, 6, size=200)) for _ in range(30)]
     k = 23
     planted = training[17][50:50 + k]
-    query = list(rng.integers(20, 30, size=40)) + planted + list(rng.integers(20, 30, size=40))  # no other sharing
+    noise = list(rng.integers(20, 30, size=80))  # values no training piece holds
+    query = noise[:40] + planted + noise[40:]
     index = ev.SharedRunIndex(training)
     assert index.longest(query) == (k, 17)
     assert index.longest([99, 98]) == (0, None)
@@ -301,8 +303,9 @@ def test_cli_evaluate_writes_markdown_and_json(tmp_path, capsys):
         write_tiny_midi(tmp_path / "generated" / f"g{i}.mid", seed=100 + i, n_notes=24)
         write_tiny_midi(tmp_path / "training" / f"t{i}.mid", seed=200 + i, n_notes=24)
     out = tmp_path / "out"
-    code = cli.main(["evaluate", "--generated", f"model={tmp_path / 'generated'}", "--reference",
-                     str(tmp_path / "reference"), "--training", str(tmp_path / "training"), "--out", str(out)])
+    code = cli.main(["evaluate", "--generated", f"model={tmp_path / 'generated'}",
+                     "--reference", str(tmp_path / "reference"), "--training", str(tmp_path / "training"),
+                     "--out", str(out)])
     assert code == 0
     assert "| model |" in (out / "evaluation.md").read_text()
     data = json.loads((out / "evaluation.json").read_text())
@@ -313,10 +316,11 @@ def test_cli_evaluate_writes_markdown_and_json(tmp_path, capsys):
 def test_cli_evaluate_fails_clearly_on_an_empty_or_missing_folder(tmp_path, capsys):
     write_tiny_midi(tmp_path / "reference" / "r.mid")
     (tmp_path / "empty").mkdir()
-    code = cli.main(["evaluate", "--generated", str(tmp_path / "empty"), "--reference", str(tmp_path / "reference")])
+    reference = str(tmp_path / "reference")
+    code = cli.main(["evaluate", "--generated", str(tmp_path / "empty"), "--reference", reference])
     assert code == 2
     assert "no MIDI/ABC/MusicXML files" in capsys.readouterr().err
-    code = cli.main(["evaluate", "--generated", str(tmp_path / "nowhere"), "--reference", str(tmp_path / "reference")])
+    code = cli.main(["evaluate", "--generated", str(tmp_path / "nowhere"), "--reference", reference])
     assert code == 2
     assert "no such file or folder" in capsys.readouterr().err
 
