@@ -755,13 +755,16 @@ def uniform_set(reference: Sequence[Tune], n: int, *, seed: int, grid: float = 0
 
 def lstm_set(bundle: Any, n: int, *, seed: int, n_bars: int = 16, temperature: float = 1.0,
              top_p: float | None = 0.95) -> list[Tune]:
-    """``n`` pieces of ``n_bars`` bars sampled from an LSTM bundle (from ``BOS``), decoded."""
+    """``n`` pieces of ``n_bars`` bars sampled from an LSTM bundle (from ``BOS``, as one batch), decoded."""
     from musiclib.bundle import load_bundle
+
+    from musiclib.generate import sample_many
 
     if not hasattr(bundle, "model"):
         bundle = load_bundle(bundle)
-    return _token_set(bundle, bundle.encoding, n, seed=seed, n_bars=n_bars, temperature=temperature,
-                      top_p=top_p)
+    sequences = sample_many(bundle, seeds=_piece_seeds(seed, n), n_bars=n_bars, temperature=temperature,
+                            top_p=top_p)
+    return [bundle.encoding.decode(tokens).tune for tokens in sequences]
 
 
 def gan_set(

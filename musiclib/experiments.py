@@ -144,20 +144,25 @@ def generate_lstm_set(
     """Write ``n`` generated pieces as ``out_dir/lstm_<i>.mid``; return one record per piece.
 
     Piece ``i`` uses seed ``seed + i`` (and ``primers[i % len(primers)]`` when given),
-    so every file can be regenerated on its own.
+    so every file can be regenerated on its own. The pieces are generated as one batch
+    (:func:`musiclib.generate.sample_many`).
     """
-    from musiclib.generate import generate_midi
+    from musiclib.generate import sample_many
+    from musiclib.io import write_midi
 
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
     out_dir = Path(out_dir)
+    seeds = [seed + i for i in range(n)]
+    piece_primers = [list(primers[i % len(primers)]) for i in range(n)] if primers else None
+    sequences = sample_many(bundle, seeds=seeds, primers=piece_primers, n_bars=n_bars, temperature=temperature,
+                            top_p=top_p)
     records = []
-    for i in range(n):
-        primer = list(primers[i % len(primers)]) if primers else None
-        result = generate_midi(bundle, out_dir / f"lstm_{i:03d}.mid", primer=primer, n_bars=n_bars,
-                               temperature=temperature, top_p=top_p, seed=seed + i)
-        records.append({"file": result.path.name, "tokens": len(result.tokens), "dropped": result.dropped,
-                        "notes": result.tune.n_notes, "seed": seed + i})
+    for i, tokens in enumerate(sequences):
+        decoded = bundle.encoding.decode(tokens)
+        path = write_midi(decoded.tune, out_dir / f"lstm_{i:03d}.mid")
+        records.append({"file": Path(path).name, "tokens": len(tokens), "dropped": int(decoded.dropped),
+                        "notes": decoded.tune.n_notes, "seed": seeds[i]})
     write_json(out_dir / "generation.json", {"temperature": temperature, "top_p": top_p, "n_bars": n_bars,
                                              "pieces": records})
     return records

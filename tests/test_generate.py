@@ -23,6 +23,7 @@ from musiclib.generate import (
     generate_midi,
     next_token,
     primer_from_tune,
+    sample_many,
     sample_tokens,
 )
 from musiclib.models import build_lstm, config_for
@@ -176,6 +177,44 @@ def test_ngram_baselines_generate_through_the_same_function(trained):
     assert tokens == sample_tokens(ModelParts(ngram, vocab), max_tokens=200, seed=1)
     assert tokens[1:3] == ["Meter_4/4", "Bar"]  # every training tune starts so
     assert encoding.decode(tokens).tune.tracks[0].notes.size > 0
+
+
+def test_sample_many_gives_each_seed_the_sequence_sample_tokens_gives(trained):
+    parts, _ = trained
+    primers = [["BOS"], ["BOS", "Meter_4/4", "Bar"], ["BOS", "Meter_4/4"]]
+    seeds = [0, 1, 2, 3, 4, 5, 6]
+    options = dict(n_bars=3, temperature=1.3, top_p=0.9)
+    expected = [sample_tokens(parts, primer=primers[i % 3], seed=seed, **options) for i, seed in enumerate(seeds)]
+    batched = sample_many(parts, seeds=seeds, primers=[primers[i % 3] for i in range(len(seeds))], batch_size=3,
+                          **options)
+    assert batched == expected
+    assert len({tuple(tokens) for tokens in batched}) > 1  # different seeds, different pieces
+    # rows stop independently: max_tokens and EOS, one primer for all
+    short = sample_many(parts, seeds=[8, 9], max_tokens=5)
+    assert short == [sample_tokens(parts, seed=s, max_tokens=5) for s in (8, 9)]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(seeds=[]), "seeds"),
+        (dict(seeds=[0, 1], primers=[["BOS"]] * 3), "one primer or one per seed"),
+        (dict(seeds=[0], primers=[["Nope"]]), "not in the vocabulary"),
+        (dict(seeds=[0], batch_size=0), "batch_size"),
+        (dict(seeds=[-1]), "seed"),
+    ],
+)
+def test_sample_many_rejects_bad_arguments(trained, options, message):
+    parts, _ = trained
+    with pytest.raises(ValueError, match=message):
+        sample_many(parts, n_bars=2, **options)
+
+
+def test_sample_many_refuses_ngram_models(trained):
+    parts, _ = trained
+    ngram = NGramModel(order=2).fit([[1, 2, 3, 2]], vocab_size=len(parts.vocab))
+    with pytest.raises(TypeError, match="sample_tokens"):
+        sample_many(ModelParts(ngram, parts.vocab), seeds=[0], n_bars=1)
 
 
 def test_primer_from_tune_cuts_before_the_next_bar():
