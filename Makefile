@@ -8,13 +8,15 @@ STAMP  := $(VENV)/.musiclib-installed
 RUN    ?= default
 EPOCHS ?= 3
 
-.PHONY: setup run quick test benchmark figures clean help
+.PHONY: setup run quick test benchmark figures readme clean help
 
 help:
 	@echo "make run        set up and run the walkthrough on the embedded folk corpus (EPOCHS=3 by default)"
 	@echo "make quick      the same in quick mode (small models, a few minutes)"
 	@echo "make test       set up and run the test suite"
-	@echo "make benchmark  run the benchmarks"
+	@echo "make figures    make run, then copy its reference figures to figures/"
+	@echo "make benchmark  run the speed benchmarks (prints a table, writes benchmarks/results.json)"
+	@echo "make readme     copy the committed result tables into README.md"
 	@echo "make clean      remove .venv and caches"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -50,8 +52,15 @@ test: setup
 	@echo "==> Running the test suite (notebooks in quick mode)"
 	$(BIN)/python -m pytest
 
+figures: run
+	@echo "==> Copying the reference figures of runs/$(RUN)/ to figures/"
+	$(BIN)/musiclib figures runs/$(RUN) --out figures
+
 benchmark: setup
 	$(BIN)/python benchmarks/run.py
+
+readme: setup
+	$(BIN)/python benchmarks/update_readme.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

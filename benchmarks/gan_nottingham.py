@@ -13,13 +13,14 @@ phrase of four bars (hop one bar). Generated: 1,000 phrases (4,000 bars) binaris
 25% of the real data's, EBR within 10 points, collapse ratio near 1.
 
 Writes ``<out>/benchmark.json`` (the table, timing, config, machine) and the run folder
-(history, checkpoints, sample grids) and GAN bundle under ``<out>``.
+(history, checkpoints, sample grids) and GAN bundle under ``<out>``, and the summary
+``results/gan_nottingham.md`` / ``.json`` quoted by the README (``--report-only``
+rewrites it from ``<out>/benchmark.json`` without training).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -29,7 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MUSICLIB_SHARED_DATA", ROOT.parent / "shared" / "data"))
 NOTTINGHAM = SHARED / "nottingham"
-sys.path.insert(0, str(ROOT))
+
+from musiclib import gan_metrics  # noqa: E402
+from musiclib._files import atomic_write, json_ready, read_json, write_json  # noqa: E402
 
 _EVAL_PHRASES = 1000
 
@@ -56,15 +59,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "runs" / "gan-nottingham"))
     parser.add_argument("--verbose", type=int, default=2)
+    parser.add_argument("--results", default=str(ROOT / "results" / "gan_nottingham"),
+                        help="where the Markdown and JSON summary go (without suffix)")
+    parser.add_argument("--report-only", action="store_true", help="rewrite --results from --out's benchmark.json")
     args = parser.parse_args(argv)
 
-    import numpy as np
-
     import musiclib as ml
-    from musiclib import gan_metrics, gan_training
-    from musiclib.encoding import PianoRollEncoding
-    from musiclib.models.gan import gan_config_for
+    from musiclib.experiments import train_gan_experiment
 
+    if args.report_only:
+        print(write_results(Path(args.out) / "benchmark.json", Path(args.results)))
+        return 0
     if not NOTTINGHAM.is_dir():
         print(f"Nottingham not found at {NOTTINGHAM}; set MUSICLIB_SHARED_DATA", file=sys.stderr)
         return 2
@@ -72,25 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     corpus = ml.datasets.load("nottingham", path=str(NOTTINGHAM))
     train, _, _ = ml.split.split_corpus(corpus.tunes, seed=0).apply(corpus.tunes)
-    encoding = PianoRollEncoding()
-    phrases = gan_training.phrases_from_tunes(train, encoding, n_bars=4)
     t_data = time.perf_counter() - t0
-    print(f"{len(train)} training tunes -> {len(phrases)} phrases {phrases.shape[1:]} in {t_data:.1f} s")
-
-    overrides = {"seed": args.seed}
-    if args.epochs:
-        overrides["epochs"] = args.epochs
-    config = gan_config_for(args.preset, **overrides)
-    t1 = time.perf_counter()
-    result = gan_training.train_gan(config, phrases, out_dir=out / "run", verbose=args.verbose)
-    t_train = time.perf_counter() - t1
-
-    rng = np.random.default_rng(args.seed)
-    real = phrases[rng.choice(len(phrases), size=_EVAL_PHRASES, replace=False)]
-    fake = gan_training.binarize(result.gan.generate(_EVAL_PHRASES, seed=args.seed + 1))
-    table = gan_metrics.metrics_table(real, fake, lowest_pitch=encoding.lowest_pitch)
+    result = train_gan_experiment(train, out_dir=out, dataset="nottingham", preset=args.preset,
+                                  epochs=args.epochs or None, seed=args.seed, n_eval=_EVAL_PHRASES,
+                                  data_info={"split": "train (split_corpus seed 0)"}, verbose=args.verbose)
+    table, config, t_train = result.table, result.config, result.train_seconds
     print()
-    print(f"preset {args.preset!r}: {config.epochs} epochs, {len(result.history.get('epoch', []))} run")
+    print(f"preset {args.preset!r}: {config.epochs} epochs, {len(result.history.get('epoch', []))} run, "
+          f"{result.phrases} phrases")
     print(gan_metrics.format_table(table))
     epoch_seconds = result.history.get("epoch_seconds", [])
     print(f"training time: {t_train:.0f} s ({t_train / 60:.1f} min; epochs {min(epoch_seconds):.0f}-"
@@ -99,29 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     checks = _targets(table)
     for label, ok, detail in checks:
         print(f"  [{'x' if ok else ' '}] {label}: {detail}")
-
-    gan_training.save_gan_bundle(
-        out / "bundle",
-        gan=result.gan,
-        encoding=encoding,
-        data_info={
-            "dataset": "nottingham",
-            "data_hash": gan_training.phrases_fingerprint(phrases),
-            "phrases": int(len(phrases)),
-            "split": "train (split_corpus seed 0)",
-        },
-        metrics=table,
-        history=result.history,
-    )
-    from musiclib._files import write_json
-
     write_json(
         out / "benchmark.json",
-        gan_training._json_ready(
+        json_ready(
             {
                 "preset": args.preset,
                 "config": config.to_dict(),
-                "phrases": int(len(phrases)),
+                "phrases": result.phrases,
                 "train_seconds": t_train,
                 "data_seconds": t_data,
                 "table": table,
@@ -131,7 +109,32 @@ def main(argv: list[str] | None = None) -> int:
             }
         ),
     )
+    write_results(out / "benchmark.json", Path(args.results))
     return 0
+
+
+def write_results(benchmark: Path, results: Path) -> str:
+    """Summarise ``benchmark.json`` as ``results.md`` / ``results.json``; return the Markdown."""
+    data = read_json(benchmark)
+    checks = _targets(data["table"])
+    epochs = data["config"]["epochs"]
+    command = f"benchmarks/gan_nottingham.py --preset {data['preset']} --epochs {epochs}"
+    markdown = "\n".join([
+        "```text",
+        gan_metrics.format_table(data["table"]),
+        "```",
+        "",
+        *(f"- [{'x' if ok else ' '}] {label}: {detail}" for label, ok, detail in checks),
+        "",
+        f"GAN ({data['preset']} preset, {epochs} epochs on {data['phrases']:,} four-bar phrases of the training "
+        f"split, {data['train_seconds'] / 60:.1f} min on this machine's 2 CPU cores). Command: `{command}`.",
+    ]) + "\n"
+    write_json(results.with_suffix(".json"), {"command": command, "preset": data["preset"], "epochs": epochs,
+                                              "phrases": data["phrases"], "train_seconds": data["train_seconds"],
+                                              "targets": {label: ok for label, ok, _ in checks},
+                                              "table": data["table"]})
+    atomic_write(results.with_suffix(".md"), markdown)
+    return markdown
 
 
 if __name__ == "__main__":
