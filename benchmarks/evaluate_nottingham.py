@@ -1,0 +1,140 @@
+"""Objective evaluation on Nottingham: real (ceiling), LSTM, GAN, Markov and uniform against held-out tunes.
+
+Usage::
+
+    nice -n 10 .venv/bin/python benchmarks/evaluate_nottingham.py              # 3 seeds x 100 pieces per set
+    nice -n 10 .venv/bin/python benchmarks/evaluate_nottingham.py --seeds 1 -n 20 --out runs/eval-smoke
+
+Data: Nottingham (``--data``, default ``../shared/data/nottingham`` beside the checkout
+or ``$MUSICLIB_SHARED_DATA``), split by the LSTM bundle's ``split.json`` (the split it
+was trained on). The reference is the held-out real set: by default the validation
+and test tunes together (206), so that each half of the "real (ceiling)" row holds
+103 pieces (the test split alone, 103, gives halves of 51); neither model trained on
+either (the validation split only chose the LSTM's stopping epoch). The training
+tunes fit the Markov chain and are what memorisation is checked against.
+
+Generated, per seed: ``-n`` pieces each of the LSTM (``--bars`` bars sampled from
+``BOS``, temperature 1, nucleus 0.95), the GAN (four 4-bar phrases in a row; 4/4
+only), a first-order Markov chain over the LSTM's event tokens (same sampling, no
+``EOS``) and uniform-random notes shaped like the reference excerpts. Every piece,
+reference included, is cut to its first ``--bars`` bars before the features.
+
+Writes ``<out>.md`` and ``<out>.json`` (default ``results/evaluation_nottingham``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MUSICLIB_SHARED_DATA", ROOT.parent / "shared" / "data"))
+sys.path.insert(0, str(ROOT))
+
+SPLITS = ("train", "valid", "test")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _shown(path: str) -> str:
+    """A path relative to the repository when it lies inside it (so the committed JSON names no machine)."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(SHARED / "nottingham"), help="Nottingham root (holds MIDI/)")
+    parser.add_argument("--lstm-bundle", default=str(ROOT / "runs" / "lstm-nottingham" / "bundle"))
+    parser.add_argument("--gan-bundle", default=str(ROOT / "runs" / "gan-nottingham" / "bundle"))
+    parser.add_argument("--seeds", type=_positive, default=3,
+                        help="generated sets per model (and ceiling splits)")
+    parser.add_argument("-n", type=_positive, default=100, help="pieces per generated set")
+    parser.add_argument("--bars", type=_positive, default=16,
+                        help="bars per piece (every piece is cut to this)")
+    parser.add_argument("--reference-splits", default="valid,test",
+                        help="held-out splits that form the reference (comma-separated)")
+    parser.add_argument("--threshold", type=_positive, default=16,
+                        help="memorised: shared run of this many intervals")
+    parser.add_argument("--top-p", type=float, default=0.95,
+                        help="nucleus sampling of the LSTM and the Markov chain")
+    parser.add_argument("--out", default=str(ROOT / "results" / "evaluation_nottingham"),
+                        help="output path without suffix (.md and .json are written)")
+    args = parser.parse_args(argv)
+    chosen = [s.strip() for s in args.reference_splits.split(",") if s.strip()]
+    if not chosen or any(s not in SPLITS[1:] for s in chosen):
+        parser.error(f"--reference-splits takes valid and/or test, got {args.reference_splits!r}")
+    args.reference_splits = chosen
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import musiclib as ml
+    from musiclib import evaluate as ev
+    from musiclib.bundle import load_bundle
+    from musiclib.gan_training import load_gan_bundle
+    from musiclib.split import Split
+
+    started = time.perf_counter()
+    lstm = load_bundle(args.lstm_bundle)
+    if lstm.split_path is None:
+        print(f"{args.lstm_bundle} holds no split.json: cannot tell its training tunes", file=sys.stderr)
+        return 2
+    gan = load_gan_bundle(args.gan_bundle)
+    corpus = ml.datasets.load("nottingham", path=args.data)
+    by_split = dict(zip(SPLITS, Split.load(lstm.split_path).apply(corpus.tunes)))
+    training = by_split["train"]
+    reference = [tune for name in args.reference_splits for tune in by_split[name]]
+    print(f"Nottingham: {len(corpus)} tunes; training {len(training)}, reference "
+          f"{'+'.join(args.reference_splits)} {len(reference)}")
+
+    generated, seconds = ev.model_sets(lstm=lstm, gan=gan, training=training, reference=reference, n=args.n,
+                                       seeds=range(args.seeds), n_bars=args.bars, top_p=args.top_p,
+                                       progress=lambda message: print(message, flush=True))
+
+    t0 = time.perf_counter()
+    table = ev.evaluation_table(generated, reference, training=training, seed=0, ceiling_splits=args.seeds,
+                                excerpt_bars=args.bars, threshold=args.threshold,
+                                progress=lambda message: print(f"  {message}", flush=True))
+    evaluation_seconds = time.perf_counter() - t0
+    table["setup"] = {
+        "data": "nottingham",
+        "corpus_fingerprint": corpus.fingerprint,
+        "split": {name: len(tunes) for name, tunes in by_split.items()},
+        "reference_splits": args.reference_splits,
+        "lstm_bundle": _shown(args.lstm_bundle),
+        "gan_bundle": _shown(args.gan_bundle),
+        "pieces_per_set": args.n,
+        "seeds": args.seeds,
+        "bars": args.bars,
+        "sampling": {"temperature": 1.0, "top_p": args.top_p, "primer": ["BOS"]},
+        "gan": {"phrases_per_piece": max(args.bars // 4, 1), "threshold": 0.5, "meter": list(gan.meter)},
+        "generation_seconds": seconds,
+        "evaluation_seconds": round(evaluation_seconds, 1),
+        "total_seconds": round(time.perf_counter() - started, 1),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_end": list(os.getloadavg())},
+        "command": "benchmarks/evaluate_nottingham.py " + " ".join(sys.argv[1:] if argv is None else argv),
+    }
+    title = (f"Nottingham: objective evaluation against {len(reference)} held-out tunes "
+             f"({' + '.join(args.reference_splits)}), first {args.bars} bars")
+    markdown, data = ev.write_table(table, args.out, title=title)
+    print()
+    print(markdown.read_text(encoding="utf-8"))
+    print(f"generation {sum(map(sum, seconds.values())):.0f} s, evaluation {evaluation_seconds:.0f} s; "
+          f"wrote {markdown} and {data}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
