@@ -236,6 +236,16 @@ class _DistributionStepper:
             return np.log(probs)
 
 
+def _primer_ids(vocab: Any, primer: Sequence[str]) -> list[int]:
+    """The ids of a primer; ``ValueError`` for an empty primer or tokens the vocabulary lacks."""
+    if not len(primer):
+        raise ValueError("primer must hold at least one token (e.g. ['BOS'])")
+    unknown = [token for token in primer if token not in vocab]
+    if unknown:
+        raise ValueError(f"primer tokens not in the vocabulary: {sorted(set(unknown))[:_PREVIEW]}")
+    return [int(i) for i in vocab.encode(list(primer))]
+
+
 def sample_tokens(
     source: Any,
     *,
@@ -299,12 +309,7 @@ def sample_tokens(
     parts = _parts(source)
     vocab = parts.vocab
     primer_tokens = list(DEFAULT_PRIMER if primer is None else primer)
-    if not primer_tokens:
-        raise ValueError("primer must hold at least one token (e.g. ['BOS'])")
-    unknown = [token for token in primer_tokens if token not in vocab]
-    if unknown:
-        raise ValueError(f"primer tokens not in the vocabulary: {sorted(set(unknown))[:_PREVIEW]}")
-    primer_ids = [int(i) for i in vocab.encode(primer_tokens)]
+    primer_ids = _primer_ids(vocab, primer_tokens)
     banned = [vocab.id(token) for token in BANNED_TOKENS if token in vocab]
     eos_id = vocab.id("EOS") if "EOS" in vocab else None
     bar_id = vocab.id(bar_token) if bar_token in vocab else None
@@ -406,11 +411,7 @@ def sample_many(
     if len(primer_list) not in (1, len(seeds)):
         raise ValueError(f"give one primer or one per seed ({len(seeds)}), got {len(primer_list)}")
     for primer in primer_list:
-        if not primer:
-            raise ValueError("a primer must hold at least one token (e.g. ['BOS'])")
-        unknown = [token for token in primer if token not in vocab]
-        if unknown:
-            raise ValueError(f"primer tokens not in the vocabulary: {sorted(set(unknown))[:_PREVIEW]}")
+        _primer_ids(vocab, primer)
     if n_bars is not None and bar_token not in vocab:
         raise ValueError(f"n_bars needs the bar token {bar_token!r}, which this vocabulary lacks")
     results: list[list[str]] = []
@@ -432,7 +433,7 @@ def _sample_batch(parts: ModelParts, vocab: Any, seeds: list[int], primers: list
     eos_id = vocab.id("EOS") if "EOS" in vocab else None
     bar_id = vocab.id(bar_token) if bar_token in vocab else None
     limit = max_tokens if max_tokens is not None else n_bars * MAX_TOKENS_PER_BAR
-    rows = [_Row([int(i) for i in vocab.encode(primer)], seed) for primer, seed in zip(primers, seeds)]
+    rows = [_Row(_primer_ids(vocab, primer), seed) for primer, seed in zip(primers, seeds)]
     states = [np.zeros((len(rows), units), dtype=np.float32) for units in parts.config.lstm_units for _ in range(2)]
     inputs = np.array([[row.pending.pop(0)] for row in rows], dtype=np.int32)
     while not all(row.done for row in rows):
