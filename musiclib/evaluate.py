@@ -727,15 +727,26 @@ def markov_set(
 
 
 class _WithoutEnd:
-    """A next-token model that never ends the piece: ``end_id``'s probability moved onto the others."""
+    """A next-token model that never ends the piece: ``end_id``'s probability moved onto the others.
+
+    Distributions are cached by the last ``order - 1`` context ids, the only ones an
+    n-gram model reads (a first-order chain has one distribution per token).
+    """
 
     def __init__(self, model: Any, end_id: int) -> None:
         self.model, self.end_id = model, int(end_id)
+        self._cache: dict[tuple[int, ...], np.ndarray] = {}
 
     def distribution(self, context: Sequence[int]) -> np.ndarray:
+        key = tuple(int(i) for i in context[-(self.model.order - 1):]) if len(context) >= self.model.order - 1 else None
+        if key is not None and key in self._cache:
+            return self._cache[key]
         probs = np.array(self.model.distribution(context), dtype=np.float64)
         probs[self.end_id] = 0.0
-        return probs / probs.sum()
+        probs /= probs.sum()
+        if key is not None:
+            self._cache[key] = probs
+        return probs
 
 
 def uniform_set(reference: Sequence[Tune], n: int, *, seed: int, grid: float = 0.5) -> list[Tune]:
