@@ -1,0 +1,90 @@
+"""benchmarks/run.py: the FLOP count against a hand count, the table/JSON plumbing, a tiny section."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from support import SHARED_DATA
+
+from musiclib.models.lstm import config_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("musiclib_benchmarks_run", ROOT / "benchmarks" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def test_lstm_flops_matches_a_hand_count(bench):
+    # One LSTM(8) over embeddings of 4, vocabulary 10, windows of 5.
+    # Gates per token: 4 * 8 * (4 + 8) = 384 multiply-adds = 768 FLOP; output: 2 * 8 * 10 = 160 FLOP.
+    config = config_for("tiny", 10, embedding_dim=4, lstm_units=(8,), sequence_length=5)
+    flops = bench.lstm_flops(config)
+    assert flops["forward_per_window"] == 5 * 768 + 5 * 160
+    assert flops["train_per_window"] == 3 * (5 * 768 + 5 * 160)
+    assert flops["train_per_input_token"] == flops["train_per_predicted_token"] == 3 * (768 + 160)
+
+    last = bench.lstm_flops(config.replace(loss_on="last"))  # the output layer runs once per window
+    assert last["forward_per_window"] == 5 * 768 + 160
+    assert last["train_per_predicted_token"] == 3 * (5 * 768 + 160)
+
+
+def test_lstm_flops_of_the_default_preset(bench):
+    # embedding 128 -> LSTM(256) -> LSTM(256) -> 261 tokens
+    per_token = 8 * 256 * (128 + 256) + 8 * 256 * (256 + 256) + 2 * 256 * 261
+    assert bench.lstm_flops(config_for("default", 261))["train_per_input_token"] == 3 * per_token
+
+
+def test_sections_parse(bench):
+    assert bench.parse_sections(None) == bench.DEFAULT_SECTIONS
+    assert "make-run" not in bench.DEFAULT_SECTIONS
+    assert bench.parse_sections(["load,render", "load"]) == ["load", "render"]
+    assert bench.parse_sections(["all"]) == list(bench.SECTIONS)
+    with pytest.raises(ValueError, match="unknown section"):
+        bench.parse_sections(["nope"])
+
+
+def test_paired_timings_alternate_and_count(bench):
+    calls = []
+    times = bench.paired_timings({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3)
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-up, then the order rotates
+    assert [len(v) for v in times.values()] == [3, 3]
+
+
+def test_rows_table_and_json_merge(bench, tmp_path, monkeypatch, capsys):
+    def fake(settings):
+        return [bench.row("fake speed (x)", 300.0, 2.0, "x", higher_is_better=True, target=">= 100x", met=True,
+                          note="n", samples=[1.0, 2.0])]
+
+    def other(settings):
+        raise bench.Skip("no data here")
+
+    monkeypatch.setitem(bench.SECTIONS, "fake", fake)
+    monkeypatch.setitem(bench.SECTIONS, "other", other)
+    out = tmp_path / "results.json"
+    assert bench.main(["--sections", "fake", "other", "--json", str(out)]) == 0
+    assert bench.main(["--sections", "other", "--json", str(out)]) == 0  # merging keeps the fake rows
+    result = json.loads(out.read_text())
+    fake_row = next(r for r in result["rows"] if r["section"] == "fake")
+    assert fake_row["ratio"] == 150.0 and fake_row["met"] is True and fake_row["details"]["samples"] == [1.0, 2.0]
+    assert next(r for r in result["rows"] if r["section"] == "other")["skipped"] == "no data here"
+    assert len(result["machine_load"]["start"]) == 3
+    assert result["sections"]["fake"]["status"] == "ok" and result["sections"]["other"]["status"] == "skipped"
+    assert "versions" in result["environment"] and "threads" in result["environment"]
+    assert "fake speed (x)" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "nottingham" / "MIDI").is_dir(), reason="needs ../shared/data/nottingham")
+def test_encode_section_runs(bench):
+    rows = bench.bench_encode(bench.Settings.quick())
+    assert rows[0]["ours"] > 0 and rows[0]["details"]["tokens"] > 100_000
