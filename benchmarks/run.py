@@ -544,8 +544,12 @@ def bench_train(s: Settings) -> list[dict]:
     peak_repeats = max(5, s.repeats)
 
     def peaks():
-        big, big_t = matmul_gflops(tf, 2048, 2048, 2048, repeats=peak_repeats)
-        gate, gate_t = matmul_gflops(tf, base.batch_size, gate_n, gate_k, repeats=peak_repeats, chain=32)
+        # A peak is a capability: other load can only lower it, so the best run counts (the LSTM
+        # figures are medians, so the % of peak is, if anything, understated).
+        _, big_t = matmul_gflops(tf, 2048, 2048, 2048, repeats=peak_repeats)
+        _, gate_t = matmul_gflops(tf, base.batch_size, gate_n, gate_k, repeats=peak_repeats, chain=32)
+        big = 2.0 * 2048**3 / min(big_t) / 1e9
+        gate = 2.0 * base.batch_size * gate_n * gate_k * 32 / min(gate_t) / 1e9
         return big, gate, {"gemm2048_s": big_t, "gate_chain_s": gate_t}
 
     peak_before, gate_before, peak_t_before = peaks()
@@ -601,8 +605,8 @@ def bench_train(s: Settings) -> list[dict]:
     note = (
         f"FLOP/token {flops['train_per_input_token'] / 1e6:.2f} M (3 x forward; forward per token "
         "= sum over LSTM layers of 8*units*(input+units) + 2*units*vocab; see lstm_flops); "
-        f"peak = float32 tf.linalg.matmul 2048^3 in this process, same threads ({peak_before:.0f} before, "
-        f"{peak_after:.0f} after training, the higher used); {sweep_text}."
+        f"peak = float32 tf.linalg.matmul 2048^3 in this process, same threads, best of {peak_repeats} runs before "
+        f"({peak_before:.0f}) and after ({peak_after:.0f}) training; {sweep_text}."
     )
     if fraction < TARGET_PEAK_FRACTION and gate_peak < 0.8 * peak:
         note += (
