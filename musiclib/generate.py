@@ -1,8 +1,11 @@
 """Generate music from a trained model: token sampling, decoding and MIDI output.
 
-Generation carries the LSTM's recurrent state forward one token at a time through
-:func:`musiclib.models.build_step_model`, so each new token costs one step of the
-network (the classic tutorial re-ran a whole 100-token window per new token).
+Generation carries the LSTM's recurrent state forward one token at a time, so each new
+token costs one step of the network (the classic tutorial re-ran a whole 100-token
+window per new token). The step is computed in numpy from the Keras layers' weights
+(Keras's LSTM cell equations; tested equal to :func:`musiclib.models.build_step_model`
+run by Keras), because at one token per call TensorFlow's per-call overhead costs more
+than the arithmetic.
 Sampling uses ``numpy.random.default_rng(seed)``: the same model, primer, parameters
 and seed give the same tokens, hence byte-identical MIDI files.
 
@@ -191,7 +194,105 @@ def _parts(source: Any) -> ModelParts:
     )
 
 
-def _step_model(model: Any, config: Any) -> Any:
+class _CompiledStep:
+    """The step model behind one compiled ``tf.function``: a token batch and states in, logits and states out.
+
+    Calling the compiled function skips what ``Model.predict_on_batch`` does on every
+    call (input conversion and validation, a fresh dispatch), which dominates the cost
+    of one step of a small recurrent network: generation is several times faster.
+    States stay TensorFlow tensors between steps; only the logits come back to numpy.
+    """
+
+    def __init__(self, step_model: Any, config: Any) -> None:
+        import tensorflow as tf
+
+        self.units = [units for units in config.lstm_units for _ in range(2)]
+        signature = [tf.TensorSpec((None, 1), tf.int32)] + [tf.TensorSpec((None, u), tf.float32) for u in self.units]
+
+        @tf.function(input_signature=signature, reduce_retracing=True)
+        def run(token, *states):
+            return step_model([token, *states], training=False)
+
+        self._run = run
+
+    def initial_states(self, batch: int) -> list[Any]:
+        """Zero states for ``batch`` sequences."""
+        return [np.zeros((batch, units), dtype=np.float32) for units in self.units]
+
+    def __call__(self, tokens: np.ndarray, states: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:
+        outputs = self._run(np.asarray(tokens, dtype=np.int32).reshape(-1, 1), *states)
+        return np.asarray(outputs[0], dtype=np.float64), list(outputs[1:])
+
+
+class _NumpyStep:
+    """The same step as :class:`_CompiledStep`, computed in numpy from a snapshot of the weights.
+
+    One step of a small LSTM is a handful of small matrix products; numpy does them in
+    tens of microseconds where any TensorFlow call costs a millisecond or more of
+    dispatch. The equations are Keras's ``LSTMCell`` (gates in the order input, forget,
+    candidate, output; sigmoid and tanh), checked against the Keras step model in the
+    tests. Built only for layers with Keras's default activations; anything else uses
+    the compiled TensorFlow step.
+    """
+
+    def __init__(self, model: Any, config: Any) -> None:
+        from musiclib.models.lstm import _lstm_layers
+
+        self.units = [units for units in config.lstm_units for _ in range(2)]
+        self.embedding = np.asarray(model.get_layer("embedding").get_weights()[0], dtype=np.float32)
+        self.cells = []
+        for layer in _lstm_layers(model, len(config.lstm_units)):
+            kernel, recurrent, bias = (np.asarray(w, dtype=np.float32) for w in layer.cell.get_weights())
+            self.cells.append((kernel, recurrent, bias, layer.cell.units))
+        dense_kernel, dense_bias = model.get_layer("logits").get_weights()
+        self.dense = (np.asarray(dense_kernel, dtype=np.float32), np.asarray(dense_bias, dtype=np.float32))
+
+    @staticmethod
+    def supports(model: Any, config: Any) -> bool:
+        """Whether every LSTM layer uses the activations this step computes."""
+        import keras
+
+        from musiclib.models.lstm import _lstm_layers
+
+        try:
+            layers = _lstm_layers(model, len(config.lstm_units))
+        except ValueError:
+            return False
+        return all(layer.cell.activation is keras.activations.tanh
+                   and layer.cell.recurrent_activation is keras.activations.sigmoid
+                   and layer.cell.use_bias and len(layer.cell.get_weights()) == 3 for layer in layers)
+
+    def initial_states(self, batch: int) -> list[np.ndarray]:
+        """Zero states for ``batch`` sequences."""
+        return [np.zeros((batch, units), dtype=np.float32) for units in self.units]
+
+    def __call__(self, tokens: np.ndarray, states: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        x = self.embedding[np.asarray(tokens, dtype=np.intp).reshape(-1)]
+        new_states = []
+        for index, (kernel, recurrent, bias, units) in enumerate(self.cells):
+            h, c = states[2 * index], states[2 * index + 1]
+            z = x @ kernel + h @ recurrent + bias
+            i, f = _sigmoid(z[:, :units]), _sigmoid(z[:, units : 2 * units])
+            c = f * c + i * np.tanh(z[:, 2 * units : 3 * units])
+            h = _sigmoid(z[:, 3 * units :]) * np.tanh(c)
+            new_states += [h, c]
+            x = h
+        kernel, bias = self.dense
+        return (x @ kernel + bias).astype(np.float64), new_states
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)  # = 1 / (1 + exp(-x)), without overflow warnings
+
+
+def _fast_step(model: Any, config: Any) -> Any:
+    """The numpy step (weights read now, so later training is seen) or else the compiled one."""
+    if config is not None and _NumpyStep.supports(model, config):
+        return _NumpyStep(model, config)
+    return _step_model(model, config)
+
+
+def _step_model(model: Any, config: Any) -> _CompiledStep:
     from musiclib.models.lstm import build_step_model
 
     try:
@@ -201,7 +302,7 @@ def _step_model(model: Any, config: Any) -> Any:
     if cached is None:
         if config is None:
             raise ValueError("config is required to generate from a Keras model (ModelParts.config)")
-        cached = build_step_model(model, config)
+        cached = _CompiledStep(build_step_model(model, config), config)
         try:
             _step_models[model] = cached
         except TypeError:
@@ -213,13 +314,12 @@ class _LSTMStepper:
     """Feeds tokens one at a time and returns the next-token logits."""
 
     def __init__(self, model: Any, config: Any) -> None:
-        self.step = _step_model(model, config)
-        self.states = [np.zeros((1, units), dtype=np.float32) for units in config.lstm_units for _ in range(2)]
+        self.step = _fast_step(model, config)
+        self.states = self.step.initial_states(1)
 
     def __call__(self, token_id: int) -> np.ndarray:
-        outputs = self.step.predict_on_batch([np.array([[token_id]], dtype=np.int32), *self.states])
-        self.states = [np.asarray(state) for state in outputs[1:]]
-        return np.asarray(outputs[0], dtype=np.float64)[0]
+        logits, self.states = self.step(np.array([[token_id]], dtype=np.int32), self.states)
+        return logits[0]
 
 
 class _DistributionStepper:
@@ -428,18 +528,16 @@ def sample_many(
 def _sample_batch(parts: ModelParts, vocab: Any, seeds: list[int], primers: list[list[str]], *,
                   max_tokens: int | None, n_bars: int | None, temperature: float, top_k: int | None,
                   top_p: float | None, greedy: bool, bar_token: str) -> list[_Row]:
-    step = _step_model(parts.model, parts.config)
+    step = _fast_step(parts.model, parts.config)
     banned = [vocab.id(token) for token in BANNED_TOKENS if token in vocab]
     eos_id = vocab.id("EOS") if "EOS" in vocab else None
     bar_id = vocab.id(bar_token) if bar_token in vocab else None
     limit = max_tokens if max_tokens is not None else n_bars * MAX_TOKENS_PER_BAR
     rows = [_Row(_primer_ids(vocab, primer), seed) for primer, seed in zip(primers, seeds)]
-    states = [np.zeros((len(rows), units), dtype=np.float32) for units in parts.config.lstm_units for _ in range(2)]
+    states = step.initial_states(len(rows))
     inputs = np.array([[row.pending.pop(0)] for row in rows], dtype=np.int32)
     while not all(row.done for row in rows):
-        outputs = step.predict_on_batch([inputs, *states])
-        logits_batch = np.asarray(outputs[0], dtype=np.float64)
-        states = [np.asarray(state) for state in outputs[1:]]
+        logits_batch, states = step(inputs, states)
         for i, row in enumerate(rows):
             if row.done:
                 continue

@@ -179,6 +179,26 @@ def test_ngram_baselines_generate_through_the_same_function(trained):
     assert encoding.decode(tokens).tune.tracks[0].notes.size > 0
 
 
+def test_numpy_step_computes_what_the_keras_step_model_computes(trained):
+    from musiclib.generate import _NumpyStep
+    from musiclib.models import build_step_model
+
+    parts, _ = trained
+    assert _NumpyStep.supports(parts.model, parts.config)
+    fast = _NumpyStep(parts.model, parts.config)
+    keras_step = build_step_model(parts.model, parts.config)
+    rng = np.random.default_rng(0)
+    states = [rng.normal(size=s.shape).astype(np.float32) for s in fast.initial_states(5)]
+    tokens = rng.integers(0, len(parts.vocab), size=(5, 1)).astype(np.int32)
+    for _ in range(3):  # a few steps, feeding each output state back
+        logits, new_states = fast(tokens, states)
+        expected = keras_step.predict_on_batch([tokens, *states])
+        np.testing.assert_allclose(logits, expected[0], rtol=1e-4, atol=1e-5)
+        for got, want in zip(new_states, expected[1:]):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+        states, tokens = new_states, logits.argmax(axis=1).reshape(-1, 1).astype(np.int32)
+
+
 def test_sample_many_gives_each_seed_the_sequence_sample_tokens_gives(trained):
     parts, _ = trained
     primers = [["BOS"], ["BOS", "Meter_4/4", "Bar"], ["BOS", "Meter_4/4"]]
