@@ -758,33 +758,25 @@ def bench_generate(s: Settings) -> list[dict]:
             prediction = paper_model.predict(np.asarray(pattern, dtype=np.int32)[None, :], verbose=0)
             pattern = pattern[1:] + [int(np.argmax(prediction))]
 
-    numpy_step = _numpy_lstm_step(paper_model, paper_cfg)
-    _check_numpy_step(numpy_step, paper_model, paper_cfg)
-
-    def prototype():
-        _numpy_sample(numpy_step, vocab, s.gen_tokens)
-
     times = paired_timings(
         {"ours": incremental(paper_model, paper_cfg), "tutorial": tutorial,
-         "default": incremental(default_model, default_cfg), "prototype": _single_blas_thread(prototype)},
+         "default": incremental(default_model, default_cfg)},
         repeats=s.repeats,
     )
     ours = s.gen_tokens / med(times["ours"])
     base = s.gen_tutorial_notes / med(times["tutorial"])
     default = s.gen_tokens / med(times["default"])
-    proto = s.gen_tokens / med(times["prototype"])
     ratio = ours / base
     gap = ""
     if ratio < TARGET_GENERATION_RATIO:
-        gap = (f" Gap: a step of this model is about {lstm_flops(paper_cfg.replace(sequence_length=1))['forward_per_window'] / 1e6:.0f}"
-               " MFLOP, well under a millisecond of arithmetic; the time per token is the Keras call "
-               "(predict_on_batch: input conversion, a tf.function dispatch, outputs back to numpy). "
-               f"The prototype row shows the same step in numpy at {1000 / proto:.2f} ms/token.")
+        gap = (f" Gap: {1000 / ours:.1f} ms/token for a step of about "
+               f"{lstm_flops(paper_cfg.replace(sequence_length=1))['forward_per_window'] / 1e6:.0f} MFLOP.")
     return [
         row("generate one sequence, tutorial's model shape (tokens/s)", ours, base, "tokens/s", higher_is_better=True,
             target=f">= {TARGET_GENERATION_RATIO:.0f}x", met=ratio >= TARGET_GENERATION_RATIO,
             note=f"same model (paper preset: 3 x LSTM(512), window {window}, {len(vocab)}-token vocabulary); ours: "
-                 f"generate.sample_tokens, one step-model call per token ({1000 / ours:.1f} ms/token, {s.gen_tokens} "
+                 f"generate.sample_tokens, one LSTM step per token, in numpy from the Keras weights "
+                 f"({1000 / ours:.2f} ms/token, {s.gen_tokens} "
                  f"tokens per run); baseline: model.predict on the full {window}-token window per note, as the "
                  f"tutorial does ({1000 / base:.0f} ms/note here, {s.gen_tutorial_notes} notes per run; the issue "
                  f"measured {TUTORIAL_MS_PER_NOTE:.0f} ms). Ratio against the issue's {TUTORIAL_MS_PER_NOTE:.0f} ms/note: "
@@ -794,87 +786,7 @@ def bench_generate(s: Settings) -> list[dict]:
             note=f"default preset (2 x LSTM(256)) through sample_tokens ({1000 / default:.1f} ms/token) against the "
                  "same tutorial loop as above",
             samples_ours=times["default"]),
-        row("prototype: numpy LSTM step, tutorial's model shape (tokens/s)", proto, base, "tokens/s",
-            higher_is_better=True,
-            note="NOT musiclib's path: the same trained-layer weights stepped in numpy (one BLAS thread) with "
-                 "generate.next_token sampling, checked against the step model's logits; shows what generation "
-                 f"would reach without the per-token Keras call ({1000 / proto:.2f} ms/token)",
-            samples_ours=times["prototype"]),
     ]
-
-
-def _single_blas_thread(fn: Callable[[], None]) -> Callable[[], None]:
-    """``fn`` with numpy's BLAS limited to one thread (vector x matrix products gain nothing from more)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return fn
-
-    def run():
-        with threadpool_limits(1):
-            fn()
-    return run
-
-
-def _numpy_lstm_step(model, config) -> Callable[[int, list], tuple[Any, list]]:
-    """A numpy copy of the step model (prototype): ``step(token, states) -> (logits, states)``."""
-    import numpy as np
-
-    embedding = np.asarray(model.get_layer("embedding").get_weights()[0], dtype=np.float32)
-    layers = [[np.asarray(w, dtype=np.float32) for w in model.get_layer(f"lstm_{i}").get_weights()]
-              for i in range(len(config.lstm_units))]
-    kernel, bias = (np.asarray(w, dtype=np.float32) for w in model.get_layer("logits").get_weights())
-
-    def sigmoid(x):
-        return 1.0 / (1.0 + np.exp(-x))
-
-    def step(token: int, states: list) -> tuple[Any, list]:
-        x = embedding[token][None, :]
-        new = []
-        for (w, u, b), h, c in zip(layers, states[0::2], states[1::2]):
-            z = x @ w + h @ u + b  # Keras gate order: input, forget, cell, output
-            n = u.shape[0]
-            c = sigmoid(z[:, n:2 * n]) * c + sigmoid(z[:, :n]) * np.tanh(z[:, 2 * n:3 * n])
-            h = sigmoid(z[:, 3 * n:]) * np.tanh(c)
-            new += [h, c]
-            x = h
-        return (x @ kernel + bias)[0], new
-
-    step.units = list(config.lstm_units)  # type: ignore[attr-defined]
-    return step
-
-
-def _check_numpy_step(step, model, config) -> None:
-    import numpy as np
-
-    import musiclib as ml
-
-    keras_step = ml.models.build_step_model(model, config)
-    states = [np.zeros((1, u), np.float32) for u in config.lstm_units for _ in range(2)]
-    np_states = list(states)
-    for token in (1, 7, 12):
-        out = keras_step.predict_on_batch([np.array([[token]], np.int32), *states])
-        states = [np.asarray(x) for x in out[1:]]
-        logits, np_states = step(token, np_states)
-        np.testing.assert_allclose(logits, np.asarray(out[0])[0], rtol=1e-3, atol=1e-4)
-
-
-def _numpy_sample(step, vocab, n_tokens: int) -> list[int]:
-    import numpy as np
-
-    import musiclib as ml
-
-    rng = np.random.default_rng(0)
-    banned = [vocab.id(t) for t in ml.generate.BANNED_TOKENS if t in vocab]
-    states = [np.zeros((1, u), np.float32) for u in step.units for _ in range(2)]
-    token, out = vocab.bos_id, []
-    for _ in range(n_tokens):
-        logits, states = step(token, states)
-        logits = np.array(logits, dtype=np.float64)
-        logits[banned] = -np.inf
-        token = ml.generate.next_token(logits, rng)
-        out.append(token)
-    return out
 
 
 # ----------------------------------------------------------------------------- audio
@@ -944,9 +856,7 @@ def bench_analysis(s: Settings) -> list[dict]:
 
     def ours():
         for y in audio:
-            ml.analysis.log_mel(y, config=cfg)
-            ml.analysis.zero_crossing_rate(y, config=cfg)
-            ml.analysis.chroma(y, config=cfg)
+            ml.analysis.seed_features(y, config=cfg)
 
     def seed():  # the paper's three librosa calls, with the same settings
         for y in audio:
@@ -960,41 +870,22 @@ def bench_analysis(s: Settings) -> list[dict]:
         for y in audio:
             ml.analysis.features(y, config=cfg)
 
-    def prototype():  # not musiclib's path: one STFT shared, chroma at the SoundFont's standard tuning
-        for y in audio:
-            power = np.abs(librosa.stft(y, n_fft=cfg.n_fft, hop_length=cfg.hop_length, center=True)) ** 2
-            mel = librosa.feature.melspectrogram(S=power, sr=cfg.sample_rate, n_mels=cfg.n_mels)
-            librosa.power_to_db(mel, ref=np.max, top_db=80.0)
-            librosa.feature.zero_crossing_rate(y, frame_length=cfg.n_fft, hop_length=cfg.hop_length)
-            librosa.feature.chroma_stft(S=power, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
-                                        tuning=0.0)
-
     y0 = audio[0]
     power0 = np.abs(librosa.stft(y0, n_fft=cfg.n_fft, hop_length=cfg.hop_length)) ** 2
     tuning_s = median_time(lambda: librosa.estimate_tuning(S=power0, sr=cfg.sample_rate, n_fft=cfg.n_fft),
                            repeats=s.repeats)
-    times = paired_timings({"ours": ours, "seed": seed, "features": summary, "prototype": prototype},
-                           repeats=s.repeats)
+    times = paired_timings({"ours": ours, "seed": seed, "features": summary}, repeats=s.repeats)
     x_ours = seconds_audio / med(times["ours"])
-    x_proto = seconds_audio / med(times["prototype"])
-    gap = ""
-    if x_ours < TARGET_ANALYSIS_X:
-        gap = (f" Gap: chroma_stft without a tuning estimates it (librosa.estimate_tuning: "
-               f"{1000 * tuning_s:.0f} ms for the first tune's {len(y0) / cfg.sample_rate:.0f} s here), and log_mel "
-               "and chroma each compute their own STFT; the prototype row (one STFT, tuning=0.0, which is exact "
-               f"for SoundFont audio at A440) reaches {x_proto:,.0f}x.")
     return [
         row("librosa analysis: log-mel + ZCR + chroma (x real time)", x_ours, seconds_audio / med(times["seed"]),
             "x real time", higher_is_better=True, target=f">= {TARGET_ANALYSIS_X:.0f}x real time",
             met=x_ours >= TARGET_ANALYSIS_X,
-            note=f"{len(audio)} tunes, {seconds_audio:.0f} s of {backend} audio; ours: analysis.log_mel, "
-                 "zero_crossing_rate, chroma (STFT chroma); baseline: the seed's direct librosa calls, same settings."
-                 + gap,
+            note=f"{len(audio)} tunes, {seconds_audio:.0f} s of {backend} audio; ours: analysis.seed_features (one "
+                 "STFT shared by log-mel and chroma; chroma at tuning 0, exact for SoundFont audio at A440); "
+                 "baseline: the seed's three direct librosa calls with the same settings, where chroma_stft "
+                 f"estimates the tuning ({1000 * tuning_s:.0f} ms for the first tune's "
+                 f"{len(y0) / cfg.sample_rate:.0f} s here).",
             samples_ours=times["ours"], samples_baseline=times["seed"], audio_seconds=seconds_audio),
-        row("prototype: one STFT, chroma at tuning 0 (x real time)", x_proto, seconds_audio / med(times["seed"]),
-            "x real time", higher_is_better=True,
-            note="NOT musiclib's path: the same three features from one shared STFT, chroma_stft(tuning=0.0)",
-            samples_ours=times["prototype"]),
         row("per-piece feature summary, analysis.features (x real time)", seconds_audio / med(times["features"]), None,
             "x real time", higher_is_better=True,
             note="one shared STFT for centroid and chroma, plus ZCR, RMS and onsets: what set comparisons use",

@@ -42,6 +42,7 @@ __all__ = [
     "log_mel",
     "zero_crossing_rate",
     "chroma",
+    "seed_features",
     "spectral_centroid",
     "onset_rate",
     "rms",
@@ -94,6 +95,11 @@ class SpectrogramConfig:
         left out (FluidSynth's dither noise sits about 72 dB down, and would otherwise
         add a high zero-crossing rate, a bright centroid and a flat chroma frame for
         every silent frame).
+    tuning
+        Deviation from A440 in fractions of a chroma bin, passed to ``chroma_stft``.
+        0 (the default) is exact for audio rendered from MIDI with a General MIDI
+        SoundFont; ``None`` lets librosa estimate it from the audio (its own default,
+        for recordings; this estimate costs more than the chromagram itself).
 
     Raises
     ------
@@ -107,6 +113,7 @@ class SpectrogramConfig:
     n_mels: int = 128
     excerpt_seconds: float = 4.0
     silence_db: float = 60.0
+    tuning: float | None = 0.0
 
     def __post_init__(self) -> None:
         _positive_int("sample_rate", self.sample_rate, 1000)
@@ -129,6 +136,11 @@ class SpectrogramConfig:
         level = self.silence_db
         if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < math.inf:
             raise ValueError(f"SpectrogramConfig.silence_db must be a positive number of dB, got {level!r}")
+        tuning = self.tuning
+        if tuning is not None and (isinstance(tuning, bool) or not isinstance(tuning, (int, float))
+                                   or not -0.5 <= tuning < 0.5):
+            raise ValueError(f"SpectrogramConfig.tuning must be None or a number in [-0.5, 0.5) chroma bins, "
+                             f"got {tuning!r}")
 
     def n_frames(self, n_samples: int) -> int:
         """Frames of a centred frame-wise feature of ``n_samples`` samples: ``1 + n_samples // hop``."""
@@ -306,7 +318,7 @@ def _chroma_from_power(power: np.ndarray, config: SpectrogramConfig) -> np.ndarr
     librosa = _librosa()
 
     return librosa.feature.chroma_stft(
-        S=power, sr=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length
+        S=power, sr=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length, tuning=config.tuning
     )
 
 
@@ -338,6 +350,35 @@ def chroma(audio: Any, *, config: SpectrogramConfig = SpectrogramConfig(), kind:
     if kind == "stft":
         return _chroma_from_power(_power_spectrogram(y, config), config)
     return librosa.feature.chroma_cqt(y=y, sr=config.sample_rate, hop_length=config.hop_length)
+
+
+def seed_features(audio: Any, *, config: SpectrogramConfig = SpectrogramConfig()) -> dict[str, np.ndarray]:
+    """The paper's three features of one piece of audio from a single STFT.
+
+    The same values as :func:`log_mel`, :func:`zero_crossing_rate` and :func:`chroma`
+    (``kind="stft"``) called one by one, but the power spectrogram is computed once
+    and shared by the log-mel spectrogram and the chromagram.
+
+    Parameters
+    ----------
+    audio
+        Mono audio at ``config.sample_rate``.
+    config
+        Analysis settings.
+
+    Returns
+    -------
+    dict
+        ``{"log_mel": (n_mels, frames), "zcr": (frames,), "chroma": (12, frames)}``.
+    """
+    config = _check_config(config)
+    y = _as_audio(audio, config.sample_rate)
+    power = _power_spectrogram(y, config)
+    return {
+        "log_mel": _log_mel_from_power(power, config),
+        "zcr": zero_crossing_rate(y, config=config),
+        "chroma": _chroma_from_power(power, config),
+    }
 
 
 def _centroid_from_power(power: np.ndarray, config: SpectrogramConfig) -> np.ndarray:

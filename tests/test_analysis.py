@@ -316,3 +316,28 @@ def test_fluidsynth_rendering_of_a_real_tune_has_finite_features_and_an_a4_peaks
     assert int(f["chroma_profile"].argmax()) in (7, 2, 11)  # G major: G, D or B dominate
     chroma = analysis.chroma(analysis.excerpt(a4, sample_rate=a4.sample_rate, seconds=1.0), config=CONFIG)
     assert int(chroma.mean(axis=1).argmax()) == 9
+
+
+def test_seed_features_share_one_stft_and_match_the_single_features():
+    config = analysis.SpectrogramConfig()
+    rng = np.random.default_rng(3)
+    t = np.arange(int(1.5 * config.sample_rate)) / config.sample_rate
+    y = (0.5 * np.sin(2 * np.pi * 330.0 * t) + 0.05 * rng.normal(size=t.size)).astype(np.float32)
+    together = analysis.seed_features(y, config=config)
+    np.testing.assert_allclose(together["log_mel"], analysis.log_mel(y, config=config))
+    np.testing.assert_allclose(together["zcr"], analysis.zero_crossing_rate(y, config=config))
+    np.testing.assert_allclose(together["chroma"], analysis.chroma(y, config=config))
+
+
+@pytest.mark.parametrize("tuning", [0.5, -0.6, "0", True])
+def test_tuning_must_be_none_or_a_fraction_of_a_bin(tuning):
+    with pytest.raises(ValueError, match="tuning"):
+        analysis.SpectrogramConfig(tuning=tuning)
+
+
+def test_estimated_tuning_still_available():
+    config = analysis.SpectrogramConfig(tuning=None)
+    t = np.arange(config.sample_rate) / config.sample_rate
+    y = np.sin(2 * np.pi * 440.0 * t).astype(np.float32)
+    profile = analysis.chroma(y, config=config).mean(axis=1)
+    assert analysis.PITCH_CLASSES[int(profile.argmax())] == "A"
