@@ -333,3 +333,17 @@ def test_cli_evaluate_help_and_required_arguments(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["evaluate", "--reference", "x"])
     assert info.value.code == 2
+
+
+@pytest.mark.parametrize("kind", ["normal", "integers", "skewed"])
+def test_binned_density_matches_scipy_gaussian_kde(kind):
+    from scipy.stats import gaussian_kde
+
+    rng = np.random.default_rng(7)
+    values = {"normal": rng.normal(size=20_000), "integers": rng.integers(0, 12, size=20_000).astype(float),
+              "skewed": rng.exponential(size=20_000)}[kind]
+    grid = np.linspace(values.min() - 1, values.max() + 1, 512)
+    exact = gaussian_kde(values)(grid)
+    exact /= np.trapezoid(exact, grid)
+    fast = ev.density(values, grid)  # over _KDE_EXACT_MAX values: the binned path
+    assert np.abs(fast - exact).max() <= 1e-3 * exact.max()
