@@ -6,12 +6,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.musiclib-installed
 RUN    ?= default
-EPOCHS ?= 3
+EPOCHS ?= 2
 
 .PHONY: setup run quick test benchmark figures readme clean help
 
 help:
-	@echo "make run        set up and run the walkthrough on the embedded folk corpus (EPOCHS=3 by default)"
+	@echo "make run        set up and run the walkthrough on the embedded folk corpus (EPOCHS=2 by default)"
 	@echo "make quick      the same in quick mode (small models, a few minutes)"
 	@echo "make test       set up and run the test suite"
 	@echo "make figures    make run, then copy its reference figures to figures/"
