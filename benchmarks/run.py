@@ -41,6 +41,7 @@ import math
 import os
 import platform
 import statistics
+import re
 import subprocess
 import sys
 import tempfile
@@ -907,9 +908,9 @@ def _pipeline_once(quick: bool) -> tuple[float, dict]:
     env = {k: v for k, v in os.environ.items() if k not in (QUICK_ENV, RUN_DIR_ENV)}
     with tempfile.TemporaryDirectory(prefix="musiclib-bench-runs-") as runs_root:
         name = "quick" if quick else "default"
-        # What `make quick` / `make run` run once .venv exists (make run: EPOCHS=3).
+        # What `make quick` / `make run` run once .venv exists (make run: the Makefile's EPOCHS).
         command = _musiclib_command() + ["pipeline", "--runs-root", runs_root, "--name", name]
-        command += ["--quick"] if quick else ["--epochs", "3"]
+        command += ["--quick"] if quick else ["--epochs", str(makefile_epochs())]
         start = time.perf_counter()
         proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - start
@@ -924,13 +925,21 @@ def _pipeline_once(quick: bool) -> tuple[float, dict]:
     return seconds, notebooks
 
 
+def makefile_epochs() -> int:
+    """The default ``EPOCHS`` of ``make run`` (read from the Makefile, so the two cannot drift)."""
+    match = re.search(r"^EPOCHS\s*\?=\s*(\d+)", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    if match is None:
+        raise RuntimeError("no 'EPOCHS ?= N' line in the Makefile")
+    return int(match.group(1))
+
+
 def _bench_make_run(s: Settings, quick: bool) -> list[dict]:
-    label = "make quick" if quick else "make run (EPOCHS=3)"
+    label = "make quick" if quick else f"make run (EPOCHS={makefile_epochs()})"
     runs = []
     for _ in range(s.pipeline_repeats):
         runs.append(_pipeline_once(quick))
     seconds = med([r[0] for r in runs])
-    flags = "--quick" if quick else "--epochs 3"
+    flags = "--quick" if quick else f"--epochs {makefile_epochs()}"
     return [row(f"end to end: {label} (s)", seconds, None, "s", higher_is_better=False,
                 note=f"`musiclib pipeline {flags}` into a temporary runs folder (what the make target runs once .venv "
                      f"is set up), {len(runs)} cold run(s), median; the folk corpus parse cache in data/ is reused if "
@@ -944,7 +953,7 @@ def bench_make_run_quick(s: Settings) -> list[dict]:
 
 
 def bench_make_run(s: Settings) -> list[dict]:
-    """End to end: the default walkthrough (`make run`, EPOCHS=3), wall time (about 15 min; not a default section)."""
+    """End to end: the default walkthrough (`make run`), wall time (about 15 min; not a default section)."""
     return _bench_make_run(s, quick=False)
 
 
@@ -1076,6 +1085,8 @@ def main(argv=None) -> int:
     parser.add_argument("--pipeline-repeats", type=int, default=1, help="timed runs of each make-run section")
     parser.add_argument("--json", default=str(DEFAULT_JSON), help="results file (rows merged by section)")
     parser.add_argument("--fresh", action="store_true", help="overwrite --json instead of merging into it")
+    parser.add_argument("--markdown", default=str(ROOT / "results" / "speed.md"),
+                        help="the Markdown table quoted by the README")
     parser.add_argument("--list", action="store_true", help="list the sections and exit")
     args = parser.parse_args(argv)
     if args.list:
@@ -1146,8 +1157,32 @@ def main(argv=None) -> int:
         "rows": all_rows,
     }
     write_json(path, result)
-    print(f"\nwrote {path}")
+    from musiclib._files import atomic_write
+
+    atomic_write(Path(args.markdown), markdown_table(result))
+    print(f"\nwrote {path} and {args.markdown}")
     return 0
+
+
+def markdown_table(result: dict) -> str:
+    """The rows as the Markdown table the README quotes, with each row's note below it."""
+    lines = ["| benchmark | musiclib | baseline | ratio | target | met |", "|---|---:|---:|---:|---|---|"]
+    notes = []
+    for r in result["rows"]:
+        if "skipped" in r:
+            lines.append(f"| {r['name']} | skipped: {r['skipped']} | | | | |")
+            continue
+        met = "" if r.get("met") is None else ("yes" if r["met"] else "**no**")
+        lines.append(f"| {r['name']} [{len(notes) + 1}] | {_fmt(r['ours'])} | {_fmt(r['baseline'])} | {_ratio(r)} | "
+                     f"{r.get('target') or ''} | {met} |")
+        notes.append(r.get("note") or "")
+    load = result.get("machine_load", {})
+    lines += ["", *(f"{i}. {note}" for i, note in enumerate(notes, 1) if note), "",
+              f"Command: `{result['command']}` (medians of at least 3 timed runs after a warm-up, baselines timed in "
+              f"the same run), started {result['started_at']}; load average {load.get('start')} at the start and "
+              f"{load.get('end')} at the end on {os.cpu_count()} CPUs. Versions and thread counts: "
+              "`benchmarks/results.json`."]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

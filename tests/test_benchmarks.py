@@ -88,3 +88,20 @@ def test_rows_table_and_json_merge(bench, tmp_path, monkeypatch, capsys):
 def test_encode_section_runs(bench):
     rows = bench.bench_encode(bench.Settings.quick())
     assert rows[0]["ours"] > 0 and rows[0]["details"]["tokens"] > 100_000
+
+
+def test_make_run_epochs_come_from_the_makefile(bench):
+    text = (ROOT / "Makefile").read_text()
+    assert f"EPOCHS ?= {bench.makefile_epochs()}" in text
+
+
+def test_markdown_table_lists_every_row_with_its_note(bench):
+    result = {"command": "run.py --sections x", "started_at": "2026-01-01T00:00:00+00:00",
+              "machine_load": {"start": [0.1, 0.1, 0.1], "end": [0.2, 0.2, 0.2]},
+              "rows": [{"name": "fast thing (s)", "ours": 0.5, "baseline": 50.0, "ratio": 100.0, "target": ">= 50x",
+                        "met": True, "note": "baseline: the slow way"},
+                       {"name": "slow thing", "skipped": "no data"}]}
+    table = bench.markdown_table(result)
+    assert "| fast thing (s) [1] | 0.5 | 50.0 | 100.0x | >= 50x | yes |" in table
+    assert "1. baseline: the slow way" in table and "skipped: no data" in table
+    assert "`run.py --sections x`" in table
