@@ -1088,11 +1088,21 @@ def main(argv=None) -> int:
     parser.add_argument("--markdown", default=str(ROOT / "results" / "speed.md"),
                         help="the Markdown table quoted by the README")
     parser.add_argument("--list", action="store_true", help="list the sections and exit")
+    parser.add_argument("--report-only", action="store_true",
+                        help="measure nothing: print the table of --json and rewrite --markdown from it")
     args = parser.parse_args(argv)
     if args.list:
         for name, fn in SECTIONS.items():
             default = "" if name in DEFAULT_SECTIONS else "  (not in the default run)"
             print(f"{name:16s} {fn.__doc__.strip().splitlines()[0]}{default}")
+        return 0
+    if args.report_only:
+        from musiclib._files import atomic_write
+
+        result = json.loads(Path(args.json).read_text())
+        print_table(result["rows"])
+        atomic_write(Path(args.markdown), markdown_table(result))
+        print(f"\nwrote {args.markdown} from {args.json}")
         return 0
     if args.repeats < 3:
         parser.error("--repeats must be at least 3")

@@ -71,9 +71,10 @@ def test_rows_table_and_json_merge(bench, tmp_path, monkeypatch, capsys):
 
     monkeypatch.setitem(bench.SECTIONS, "fake", fake)
     monkeypatch.setitem(bench.SECTIONS, "other", other)
-    out = tmp_path / "results.json"
-    assert bench.main(["--sections", "fake", "other", "--json", str(out)]) == 0
-    assert bench.main(["--sections", "other", "--json", str(out)]) == 0  # merging keeps the fake rows
+    out, markdown = tmp_path / "results.json", tmp_path / "speed.md"
+    options = ["--json", str(out), "--markdown", str(markdown)]  # never the committed results
+    assert bench.main(["--sections", "fake", "other", *options]) == 0
+    assert bench.main(["--sections", "other", *options]) == 0  # merging keeps the fake rows
     result = json.loads(out.read_text())
     fake_row = next(r for r in result["rows"] if r["section"] == "fake")
     assert fake_row["ratio"] == 150.0 and fake_row["met"] is True and fake_row["details"]["samples"] == [1.0, 2.0]
@@ -82,6 +83,10 @@ def test_rows_table_and_json_merge(bench, tmp_path, monkeypatch, capsys):
     assert result["sections"]["fake"]["status"] == "ok" and result["sections"]["other"]["status"] == "skipped"
     assert "versions" in result["environment"] and "threads" in result["environment"]
     assert "fake speed (x)" in capsys.readouterr().out
+    assert "| fake speed (x) [1] | 300.0 |" in markdown.read_text()
+    markdown.unlink()
+    assert bench.main(["--report-only", *options]) == 0  # the table again, from the JSON alone
+    assert "| fake speed (x) [1] | 300.0 |" in markdown.read_text()
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "nottingham" / "MIDI").is_dir(), reason="needs ../shared/data/nottingham")
