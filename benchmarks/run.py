@@ -802,7 +802,7 @@ def _tunes(n: int) -> tuple[list[Path], list]:
 
 
 def bench_render(s: Settings) -> list[dict]:
-    """Batch rendering, x real time: one synthesizer for the batch vs pretty_midi's synthesizer per call."""
+    """Batch rendering, x real time: one renderer for the batch vs pretty_midi's synthesizer per call."""
     import pretty_midi
 
     import musiclib as ml
@@ -825,8 +825,10 @@ def bench_render(s: Settings) -> list[dict]:
         rows.append(row(f"render {len(tunes)} Nottingham tunes, FluidSynth (x real time)", ours,
                         seconds_audio / med(times["pretty_midi"]), "x real time", higher_is_better=True,
                         target=f">= {TARGET_RENDER_X:.0f}x real time", met=ours >= TARGET_RENDER_X,
-                        note=f"{seconds_audio:.0f} s of 22,050 Hz audio; one process; baseline: "
-                             "pretty_midi.PrettyMIDI.fluidsynth, a new synthesizer per tune",
+                        note=f"{seconds_audio:.0f} s of 22,050 Hz audio; one process; ours: one FluidSynthRenderer "
+                             "(a synthesizer per tune from FluidSynth's cached SoundFont, so every tune renders the "
+                             "same samples in any batch); baseline: pretty_midi.PrettyMIDI.fluidsynth, a new "
+                             "synthesizer per tune",
                         samples_ours=times["ours"], samples_baseline=times["pretty_midi"], audio_seconds=seconds_audio))
     else:
         rows.append({"name": "render, FluidSynth", "skipped": "libfluidsynth not installed"})
@@ -1156,13 +1158,22 @@ def main(argv=None) -> int:
     kept = [r for r in previous.get("rows", []) if r.get("section") not in meta]
     order = {name: i for i, name in enumerate(SECTIONS)}
     all_rows = sorted(kept + rows, key=lambda r: order.get(r.get("section"), len(order)))
+    command = " ".join([Path(__file__).name] + (sys.argv[1:] if argv is None else list(argv)))
+    this_run = {"command": command, "started_at": started_at, "sections": list(meta),
+                "machine_load": {"start": load_start, "end": load_end}}
+    runs = []  # every run whose rows are still in the file, oldest first
+    for run in _previous_runs(previous):
+        still = [name for name in run["sections"] if name not in meta]
+        if still:
+            runs.append({**run, "sections": still})
     result = {
         "environment": environment(settings),
-        "command": " ".join([Path(sys.argv[0]).name] + (sys.argv[1:] if argv is None else list(argv))),
+        "command": command,
         "started_at": started_at,
         "machine_load": {"start": load_start, "end": load_end,
                          "note": "os.getloadavg() (1, 5, 15 min) when this run started and ended; "
                                  f"{os.cpu_count()} CPUs. Above the CPU count, other work shared the machine."},
+        "runs": runs + [this_run],
         "sections": {**previous.get("sections", {}), **meta},
         "rows": all_rows,
     }
@@ -1172,6 +1183,17 @@ def main(argv=None) -> int:
     atomic_write(Path(args.markdown), markdown_table(result))
     print(f"\nwrote {path} and {args.markdown}")
     return 0
+
+
+def _previous_runs(previous: dict) -> list[dict]:
+    """The runs recorded in an earlier results file (older files record only their last run)."""
+    if not previous:
+        return []
+    if "runs" in previous:
+        return previous["runs"]
+    return [{"command": previous.get("command", "?"), "started_at": previous.get("started_at", "?"),
+             "sections": list(previous.get("sections", {})),
+             "machine_load": {k: previous.get("machine_load", {}).get(k) for k in ("start", "end")}}]
 
 
 def markdown_table(result: dict) -> str:
@@ -1186,12 +1208,14 @@ def markdown_table(result: dict) -> str:
         lines.append(f"| {r['name']} [{len(notes) + 1}] | {_fmt(r['ours'])} | {_fmt(r['baseline'])} | {_ratio(r)} | "
                      f"{r.get('target') or ''} | {met} |")
         notes.append(r.get("note") or "")
-    load = result.get("machine_load", {})
+    runs = _previous_runs(result)
+    described = [f"`{run['command']}` (started {run['started_at']}; load average {run['machine_load'].get('start')} "
+                 f"at the start and {run['machine_load'].get('end')} at the end"
+                 + ("" if len(runs) == 1 else f"; sections: {', '.join(run['sections'])}") + ")" for run in runs]
     lines += ["", *(f"{i}. {note}" for i, note in enumerate(notes, 1) if note), "",
-              f"Command: `{result['command']}` (medians of at least 3 timed runs after a warm-up, baselines timed in "
-              f"the same run), started {result['started_at']}; load average {load.get('start')} at the start and "
-              f"{load.get('end')} at the end on {os.cpu_count()} CPUs. Versions and thread counts: "
-              "`benchmarks/results.json`."]
+              ("Command: " if len(runs) == 1 else "Commands: ") + "; ".join(described)
+              + f". Medians of at least 3 timed runs after a warm-up, baselines timed in the same run, on "
+              f"{os.cpu_count()} CPUs. Versions and thread counts: `benchmarks/results.json`."]
     return "\n".join(lines) + "\n"
 
 

@@ -2,9 +2,13 @@
 
 The real path drives libfluidsynth through pyfluidsynth with the ``TimGM6mb.sf2``
 SoundFont that pretty_midi ships inside its wheel (nothing is downloaded). A
-:class:`FluidSynthRenderer` loads the synthesizer and SoundFont once and renders any
-number of tunes, which matters: starting a synthesizer costs 0.1–0.2 s, more than
-rendering a whole folk tune.
+:class:`FluidSynthRenderer` reads the SoundFont once and renders any number of tunes.
+Each tune gets a synthesizer of its own, built from the cached SoundFont (about 20 ms):
+one synthesizer reused across tunes keeps state that
+:meth:`~fluidsynth.Synth.system_reset` does not clear, and a tune then sounds
+measurably different (up to 4% of full scale) depending on what was rendered before
+it. With a fresh synthesizer the same tune always gives the same samples, in any
+batch, order or worker process.
 
 Without libfluidsynth (``apt-get install fluidsynth``), :class:`AdditiveRenderer`
 renders with a few harmonics per note and an attack-decay-sustain-release envelope,
@@ -63,7 +67,6 @@ def _check_tune(tune: object) -> float:
         )
     return seconds
 _CHUNK_FRAMES = 32_768  # frames asked of FluidSynth per call
-_FLUID_BLOCK = 64  # FluidSynth's internal block: note events take effect on its boundaries
 _PEAK = 0.9  # normalise to this peak amplitude
 _DRUM_CHANNEL = 9
 
@@ -115,6 +118,16 @@ def _events(tune: Tune, seconds) -> list[tuple[float, int, int, int, int]]:
     return events
 
 
+def _samples(synth, frames: int) -> np.ndarray:
+    """The next ``frames`` frames of ``synth``'s output, mixed down to mono float32."""
+    out = []
+    while frames > 0:
+        n = min(frames, _CHUNK_FRAMES)
+        out.append(np.asarray(synth.get_samples(n), dtype=np.float32).reshape(-1, 2).mean(axis=1))
+        frames -= n
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
 def _normalise(audio: np.ndarray) -> np.ndarray:
     peak = float(np.abs(audio).max()) if len(audio) else 0.0
     return (audio * (_PEAK / peak) if peak > 0 else audio).astype(np.float32)
@@ -136,56 +149,55 @@ class FluidSynthRenderer:
     backend = "fluidsynth"
 
     def __init__(self, *, sample_rate: int = DEFAULT_SAMPLE_RATE, soundfont: str | Path | None = None, gain: float = 0.5):
-        import fluidsynth
+        import fluidsynth  # noqa: F401  (fail here, not at the first tune, without libfluidsynth)
 
         self.sample_rate = int(sample_rate)
         self.soundfont = Path(soundfont) if soundfont else default_soundfont()
-        self._synth = fluidsynth.Synth(samplerate=float(self.sample_rate), gain=gain)
-        self._frames = 0  # frames rendered over the synthesizer's lifetime
-        self._font = self._synth.sfload(str(self.soundfont))
-        if self._font < 0:
+        self.gain = gain
+        # Loading it here checks the SoundFont and fills FluidSynth's sample cache, which the
+        # per-tune synthesizers share: the file is read once per renderer.
+        self._synth, self._font = self._new_synth()
+
+    def _new_synth(self):
+        import fluidsynth
+
+        synth = fluidsynth.Synth(samplerate=float(self.sample_rate), gain=self.gain)
+        font = synth.sfload(str(self.soundfont))
+        if font < 0:
+            synth.delete()
             raise RuntimeError(f"FluidSynth could not load the SoundFont {self.soundfont}")
+        return synth, font
 
     def render(self, tune: Tune) -> Rendered:
-        """Render one tune to mono float32 audio."""
+        """Render one tune to mono float32 audio (with a synthesizer of its own)."""
         _check_tune(tune)
-        synth = self._synth
-        synth.system_reset()
-        # FluidSynth starts notes on its internal 64-frame block grid: realign, so that the
-        # same tune renders the same samples whatever was rendered before it.
-        self._samples(-self._frames % _FLUID_BLOCK, keep=False)
-        melodic_channels = [c for c in range(16) if c != _DRUM_CHANNEL]
-        for index, track in enumerate(tune.tracks):
-            channel = _DRUM_CHANNEL if track.is_drum else melodic_channels[index % len(melodic_channels)]
-            synth.program_select(channel, self._font, 128 if track.is_drum else 0, 0 if track.is_drum else track.program)
-        chunks: list[np.ndarray] = []
-        now = 0  # frames rendered so far
-        for time, is_on, channel, pitch, velocity in _events(tune, tune.seconds):
-            frame = int(round(time * self.sample_rate))
-            if frame > now:
-                chunks.append(self._samples(frame - now))
-                now = frame
-            if is_on:
-                synth.noteon(channel, pitch, velocity)
-            else:
-                synth.noteoff(channel, pitch)
-        chunks.append(self._samples(int(_TAIL_SECONDS * self.sample_rate)))
+        if self._synth is None:
+            raise RuntimeError("this FluidSynthRenderer is closed")
+        synth, font = self._new_synth()
+        try:
+            melodic_channels = [c for c in range(16) if c != _DRUM_CHANNEL]
+            for index, track in enumerate(tune.tracks):
+                channel = _DRUM_CHANNEL if track.is_drum else melodic_channels[index % len(melodic_channels)]
+                synth.program_select(channel, font, 128 if track.is_drum else 0, 0 if track.is_drum else track.program)
+            chunks: list[np.ndarray] = []
+            now = 0  # frames rendered so far
+            for time, is_on, channel, pitch, velocity in _events(tune, tune.seconds):
+                frame = int(round(time * self.sample_rate))
+                if frame > now:
+                    chunks.append(_samples(synth, frame - now))
+                    now = frame
+                if is_on:
+                    synth.noteon(channel, pitch, velocity)
+                else:
+                    synth.noteoff(channel, pitch)
+            chunks.append(_samples(synth, int(_TAIL_SECONDS * self.sample_rate)))
+        finally:
+            synth.delete()
         audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
         return Rendered(_normalise(audio), self.sample_rate, self.backend)
 
-    def _samples(self, frames: int, *, keep: bool = True) -> np.ndarray:
-        out = []
-        while frames > 0:
-            n = min(frames, _CHUNK_FRAMES)
-            stereo = np.asarray(self._synth.get_samples(n), dtype=np.float32).reshape(-1, 2)
-            self._frames += n
-            if keep:
-                out.append(stereo.mean(axis=1))
-            frames -= n
-        return np.concatenate(out) if out else np.zeros(0, np.float32)
-
     def close(self) -> None:
-        """Free the synthesizer."""
+        """Free the synthesizer that holds the SoundFont."""
         if getattr(self, "_synth", None) is not None:
             self._synth.delete()
             self._synth = None

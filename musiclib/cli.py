@@ -248,7 +248,6 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from tqdm import tqdm
 
     from musiclib import analysis, audio, figures, plots
     from musiclib._files import write_json
@@ -270,13 +269,11 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         clips = figures.excerpts(sets, renderer=renderer, config=config, excerpt_start=args.excerpt_start)
         written += [figures_dir / figures.FIGURE_FILES[k] for k in figures.excerpt_figures(clips, config=config,
                                                                                             out_dir=figures_dir)]
-        features = {}
-        for label, tunes in sets.items():
-            rendered = analysis.render_set(tqdm(tunes, desc=f"rendering {label}", unit="piece"), renderer=renderer,
-                                           max_seconds=args.max_seconds)
-            features[label] = analysis.set_features(rendered, config=config, label=label)
     finally:
         renderer.close()
+    print(f"rendering and analysing {sum(map(len, sets.values()))} pieces ({args.workers} process(es))")
+    features, info = analysis.analyze_sets(sets, config=config, backend=args.backend, max_seconds=args.max_seconds,
+                                           workers=args.workers, progress=True)
     comparisons = {label: analysis.compare_sets(features["reference"], f) for label, f in features.items()
                    if label != "reference"}
     fig = figures.set_comparison_figure(features, title=f"{len(sets['reference'])} reference pieces, up to "
@@ -411,6 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/analysis", help="folder for analysis.json and figures/")
     p.add_argument("--max-pieces", type=_positive_int, default=50, help="pieces per set")
     p.add_argument("--max-seconds", type=float, default=60.0, help="render at most this much of each piece")
+    p.add_argument("--workers", type=_positive_int, default=1,
+                   help="processes for rendering and analysis (worth it with more than 2 cores)")
     p.add_argument("--excerpt-start", type=float, default=0.0,
                    help="start of the 4-s excerpts of Figures 3-8, in seconds after the first note")
     p.add_argument("--lstm-bundle", default=None, help="LSTM bundle: adds its loss curves (Figure 2)")

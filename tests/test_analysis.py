@@ -231,6 +231,50 @@ def test_render_set_skips_notes_after_the_cut_but_keeps_the_sound_before_it():
     np.testing.assert_allclose(cut, full * scale, atol=1e-4)
 
 
+def _little_tunes(count: int) -> list[Tune]:
+    rng = np.random.default_rng(7)
+    return [Tune(tracks=(Track(make_notes(np.arange(4.0), np.full(4, 1.0), rng.integers(55, 80, 4), [90] * 4),
+                               name="melody"),)) for _ in range(count)]
+
+
+def test_analyze_sets_equals_render_set_then_set_features():
+    tunes = _little_tunes(5)
+    got, info = analysis.analyze_sets({"a": tunes[:3], "b": tunes[3:]}, config=CONFIG, backend="additive",
+                                      max_seconds=1.5)
+    renderer = audio.AdditiveRenderer()
+    for label, part in (("a", tunes[:3]), ("b", tunes[3:])):
+        want = analysis.set_features(analysis.render_set(part, renderer=renderer, max_seconds=1.5), config=CONFIG)
+        assert got[label].label == label
+        for name in ("seconds", "zcr_mean", "onset_rate", "chroma_profile", "log_mel_profile"):
+            np.testing.assert_array_equal(getattr(got[label], name), getattr(want, name))
+    assert info["backend"] == "additive" and info["workers"] == 1
+    assert info["audio_seconds"] == pytest.approx(5 * 1.5)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"workers": 0}, "workers"), ({"workers": 1.5}, "workers"), ({"backend": "sine"}, "backend"),
+    ({"max_seconds": -1}, "max_seconds"), ({"config": "default"}, "SpectrogramConfig"),
+])
+def test_analyze_sets_rejects_bad_arguments(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        analysis.analyze_sets({"a": _little_tunes(1)}, **kwargs)
+    with pytest.raises(ValueError, match="'b' is empty"):
+        analysis.analyze_sets({"a": _little_tunes(1), "b": []})
+
+
+@needs_fluidsynth
+def test_analyze_sets_in_two_processes_matches_one_exactly():
+    sets = {"x": _little_tunes(10), "y": _little_tunes(14)[4:]}  # 20 pieces: enough to use workers
+    assert sum(map(len, sets.values())) >= analysis.SERIAL_BELOW
+    one, info_one = analysis.analyze_sets(sets, config=CONFIG, backend="fluidsynth", workers=1)
+    two, info_two = analysis.analyze_sets(dict(reversed(sets.items())), config=CONFIG, backend="fluidsynth",
+                                          workers=2)
+    assert info_two["workers"] == 2 and info_one["backend"] == info_two["backend"] == "fluidsynth"
+    for label in sets:
+        for name in ("seconds", "zcr_mean", "centroid_mean", "onset_rate", "chroma_profile", "log_mel_profile"):
+            np.testing.assert_array_equal(getattr(one[label], name), getattr(two[label], name))
+
+
 def test_uniform_random_tune_keeps_shape_not_notes():
     like = read_abc_text(ABC_TUNE)
     rng = np.random.default_rng(0)

@@ -110,3 +110,21 @@ def test_markdown_table_lists_every_row_with_its_note(bench):
     assert "| fast thing (s) [1] | 0.5 | 50.0 | 100.0x | >= 50x | yes |" in table
     assert "1. baseline: the slow way" in table and "skipped: no data" in table
     assert "`run.py --sections x`" in table
+
+
+def test_rerunning_a_section_keeps_the_other_rows_and_names_both_runs(bench, tmp_path, monkeypatch):
+    monkeypatch.setitem(bench.SECTIONS, "one", lambda settings: [bench.row("one (s)", 1.0, 2.0, "s", higher_is_better=False)])
+    monkeypatch.setitem(bench.SECTIONS, "two", lambda settings: [bench.row("two (s)", 3.0, 4.0, "s", higher_is_better=False)])
+    out, markdown = tmp_path / "results.json", tmp_path / "speed.md"
+    options = ["--json", str(out), "--markdown", str(markdown)]
+    assert bench.main(["--sections", "one", "two", "--fresh", *options]) == 0
+    assert bench.main(["--sections", "two", *options]) == 0
+    result = json.loads(out.read_text())
+    assert [r["name"] for r in result["rows"]] == ["one (s)", "two (s)"]
+    assert [(run["command"].split()[-5:-4], run["sections"]) for run in result["runs"]] == [
+        (["--fresh"], ["one"]), (["two"], ["two"])]
+    text = markdown.read_text()
+    assert "Commands: `run.py --sections one two --fresh" in text and "sections: one)" in text
+    assert "`run.py --sections two --json" in text and "sections: two)" in text
+    assert bench.main(["--sections", "one", *options]) == 0  # a run with no rows left drops out
+    assert [run["sections"] for run in json.loads(out.read_text())["runs"]] == [["two"], ["one"]]
