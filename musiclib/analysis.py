@@ -885,7 +885,7 @@ def analyze_sets(
     workers: int | None = 1,
     progress: bool = False,
 ) -> tuple[dict[str, SetFeatures], dict[str, Any]]:
-    """Render every piece of several sets and compute its :func:`features`, in parallel.
+    """Render every piece of several sets and compute its :func:`features`, optionally in parallel.
 
     The same as :func:`render_set` followed by :func:`set_features` for each set,
     optionally spread over worker processes that each read the SoundFont once. A piece
