@@ -1162,7 +1162,7 @@ def main(argv=None) -> int:
     this_run = {"command": command, "started_at": started_at, "sections": list(meta),
                 "machine_load": {"start": load_start, "end": load_end}}
     runs = []  # every run whose rows are still in the file, oldest first
-    for run in _previous_runs(previous):
+    for run in _runs_of(previous):
         still = [name for name in run["sections"] if name not in meta]
         if still:
             runs.append({**run, "sections": still})
@@ -1185,8 +1185,8 @@ def main(argv=None) -> int:
     return 0
 
 
-def _previous_runs(previous: dict) -> list[dict]:
-    """The runs recorded in an earlier results file (older files record only their last run)."""
+def _runs_of(previous: dict) -> list[dict]:
+    """The runs whose rows a results dict holds (files written before ``runs`` existed name only their last)."""
     if not previous:
         return []
     if "runs" in previous:
@@ -1208,7 +1208,7 @@ def markdown_table(result: dict) -> str:
         lines.append(f"| {r['name']} [{len(notes) + 1}] | {_fmt(r['ours'])} | {_fmt(r['baseline'])} | {_ratio(r)} | "
                      f"{r.get('target') or ''} | {met} |")
         notes.append(r.get("note") or "")
-    runs = _previous_runs(result)
+    runs = _runs_of(result)
     described = [f"`{run['command']}` (started {run['started_at']}; load average {run['machine_load'].get('start')} "
                  f"at the start and {run['machine_load'].get('end')} at the end"
                  + ("" if len(runs) == 1 else f"; sections: {', '.join(run['sections'])}") + ")" for run in runs]

@@ -931,8 +931,9 @@ def analyze_sets(
     """
     config = _check_config(config)
     _check_max_seconds(max_seconds)
-    if backend not in ("auto", "fluidsynth", "additive"):
-        raise ValueError(f"backend must be 'auto', 'fluidsynth' or 'additive', got {backend!r}")
+    from musiclib import audio
+
+    audio.check_backend(backend)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
     tunes = {label: list(set_tunes) for label, set_tunes in sets.items()}

@@ -34,6 +34,8 @@ __all__ = [
     "Rendered",
     "FluidSynthRenderer",
     "AdditiveRenderer",
+    "BACKENDS",
+    "check_backend",
     "get_renderer",
     "render",
     "write_wav",
@@ -156,7 +158,7 @@ class FluidSynthRenderer:
         self.gain = gain
         # Loading it here checks the SoundFont and fills FluidSynth's sample cache, which the
         # per-tune synthesizers share: the file is read once per renderer.
-        self._synth, self._font = self._new_synth()
+        self._synth, _ = self._new_synth()
 
     def _new_synth(self):
         import fluidsynth
@@ -270,13 +272,23 @@ class AdditiveRenderer:
         self.close()
 
 
+BACKENDS = ("auto", "fluidsynth", "additive")
+"""The renderer names :func:`get_renderer` accepts."""
+
+
+def check_backend(backend: object) -> str:
+    """``backend`` if it is one of :data:`BACKENDS`, else a ValueError naming them."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be 'auto', 'fluidsynth' or 'additive', got {backend!r}")
+    return backend
+
+
 def get_renderer(backend: str = "auto", *, sample_rate: int = DEFAULT_SAMPLE_RATE, soundfont=None, quiet: bool = False):
     """A renderer: ``"fluidsynth"``, ``"additive"`` or ``"auto"`` (FluidSynth when available).
 
     With ``"auto"`` and no libfluidsynth, prints one line naming the fallback backend.
     """
-    if backend not in ("auto", "fluidsynth", "additive"):
-        raise ValueError(f"backend must be 'auto', 'fluidsynth' or 'additive', got {backend!r}")
+    check_backend(backend)
     if not isinstance(sample_rate, int) or sample_rate < 8000:
         raise ValueError(f"sample_rate must be an integer >= 8000 Hz, got {sample_rate!r}")
     if backend == "additive":
