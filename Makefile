@@ -6,12 +6,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.musiclib-installed
 RUN    ?= default
-EPOCHS ?= 2
+EPOCHS ?=
+PRESET ?=
 
 .PHONY: setup run quick test benchmark figures readme clean help
 
 help:
-	@echo "make run        set up and run the walkthrough on the embedded folk corpus (EPOCHS=2 by default)"
+	@echo "make run        set up and run the walkthrough on the embedded folk corpus (about 10 min; PRESET=default trains to convergence, EPOCHS=N)"
 	@echo "make quick      the same in quick mode (small models, a few minutes)"
 	@echo "make test       set up and run the test suite"
 	@echo "make figures    make run, then copy its reference figures to figures/"
@@ -42,7 +43,7 @@ setup: $(STAMP)
 
 run: setup
 	@echo "==> Running the walkthrough on the embedded folk corpus into runs/$(RUN)/"
-	$(BIN)/musiclib pipeline --name $(RUN) --epochs $(EPOCHS)
+	$(BIN)/musiclib pipeline --name $(RUN)$(if $(EPOCHS), --epochs $(EPOCHS))$(if $(PRESET), --preset $(PRESET))
 
 quick: setup
 	@echo "==> Running the walkthrough in quick mode into runs/quick/"

@@ -14,6 +14,11 @@ from typing import Sequence
 __all__ = ["main", "build_parser"]
 
 
+LSTM_PRESETS = GAN_PRESETS = ("default", "short", "tiny", "paper")
+"""Names of :data:`musiclib.models.lstm.PRESETS` and :data:`musiclib.models.gan.PRESETS`
+(spelled out: importing Keras would slow ``--help``; a test keeps them equal)."""
+
+
 def _int_at_least(minimum: int, what: str):
     """An argparse type: an integer >= ``minimum``, with a message saying so."""
 
@@ -328,7 +333,7 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
 
     config = pipeline.PipelineConfig(
         name=args.name, runs_root=Path(args.runs_root), dataset=args.dataset, quick=args.quick, seed=args.seed,
-        epochs=args.epochs,
+        epochs=args.epochs, preset=args.preset,
     )
     pipeline.run(config, force=args.force)
     return 0
@@ -361,7 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", type=_dataset_name, default="folk", help="registry name or folder (default: folk)")
     p.add_argument("--path", default=None, help="local copy of a registry dataset")
     p.add_argument("--encoding", choices=("events", "paper"), default="events")
-    p.add_argument("--preset", choices=("default", "tiny", "paper"), default="default", help="model size")
+    p.add_argument("--preset", choices=LSTM_PRESETS, default="default",
+                   help="model and training set-up (short: one epoch with an annealed learning rate)")
     p.add_argument("--epochs", type=_positive_int, default=None, help="override the preset's epochs")
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--max-tunes", type=_positive_int, default=None, help="random subset of this many tunes")
@@ -371,8 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-gan", help="train the GAN on four-bar phrases, score it (MuseGAN metrics), save a bundle")
     p.add_argument("--dataset", type=_dataset_name, default="folk", help="registry name or folder (default: folk)")
     p.add_argument("--path", default=None, help="local copy of a registry dataset")
-    p.add_argument("--preset", choices=("default", "tiny", "paper"), default="default",
-                   help="GAN size (paper: the seed's dense GAN)")
+    p.add_argument("--preset", choices=GAN_PRESETS, default="default",
+                   help="GAN size and epochs (short: 4 epochs; paper: the seed's dense GAN)")
     p.add_argument("--epochs", type=_positive_int, default=None, help="override the preset's epochs")
     p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the split, weights, noise")
     p.add_argument("--max-phrases", type=_positive_int, default=None, help="train on a random subset of phrases")
@@ -441,6 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="small models and subsets (minutes)")
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--epochs", type=_positive_int, default=None, help="override training epochs")
+    p.add_argument("--preset", choices=LSTM_PRESETS, default=None,
+                   help="LSTM and GAN preset (notebooks' default: short; default trains both to convergence)")
     p.add_argument("--force", action="store_true", help="rerun notebooks that already completed")
     p.set_defaults(func=_cmd_pipeline)
     return parser

@@ -108,6 +108,11 @@ def notebooks_dir() -> Path:
     return folder
 
 
+PRESET_NAMES = ("default", "short", "tiny", "paper")
+"""Presets that notebooks 02 (LSTM) and 03 (GAN) both know; the notebooks default to
+``"short"`` (the walkthrough's budget) and ``"default"`` trains both models to convergence."""
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """What a pipeline run is: a name, where runs go, and the parameters for every notebook."""
@@ -118,6 +123,7 @@ class PipelineConfig:
     quick: bool = False
     seed: int = 0
     epochs: int | None = None
+    preset: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -134,6 +140,8 @@ class PipelineConfig:
         if self.epochs is not None and (not isinstance(self.epochs, int) or isinstance(self.epochs, bool)
                                         or self.epochs < 1):
             raise ValueError(f"epochs must be an integer >= 1 or None, got {self.epochs!r}")
+        if self.preset is not None and self.preset not in PRESET_NAMES:
+            raise ValueError(f"preset must be one of {PRESET_NAMES} or None, got {self.preset!r}")
         if not isinstance(self.extra, dict):
             raise TypeError(f"extra must be a dict of notebook parameters, got {self.extra!r}")
 
@@ -151,6 +159,8 @@ class PipelineConfig:
         }
         if self.epochs is not None:
             params["epochs"] = self.epochs
+        if self.preset is not None:
+            params["preset"] = self.preset
         params.update(self.extra)
         return params
 

@@ -97,7 +97,9 @@ def test_encode_section_runs(bench):
 
 def test_make_run_epochs_come_from_the_makefile(bench):
     text = (ROOT / "Makefile").read_text()
-    assert f"EPOCHS ?= {bench.makefile_epochs()}" in text
+    epochs = bench.makefile_epochs()
+    assert ("EPOCHS ?=\n" if epochs is None else f"EPOCHS ?= {epochs}\n") in text
+    assert bench._epochs_flag() == ([] if epochs is None else ["--epochs", str(epochs)])
 
 
 def test_markdown_table_lists_every_row_with_its_note(bench):

@@ -78,7 +78,9 @@ def test_config_round_trips_through_json_and_presets_exist():
     config = gan_config_for("default", epochs=3)
     again = GANConfig.from_dict(json.loads(json.dumps(config.to_dict())))
     assert again == config and isinstance(again.generator_filters, tuple)
-    assert {"default", "tiny", "paper"} <= set(PRESETS)
+    assert {"default", "short", "tiny", "paper"} <= set(PRESETS)
+    short, default = gan_config_for("short"), gan_config_for("default")
+    assert short.epochs == 4 and short.replace(epochs=default.epochs) == default  # the default GAN, fewer epochs
     base = GANConfig()
     assert (base.latent_dim, base.bar_latent_dim, base.critic_steps, base.gp_weight) == (64, 32, 5, 10.0)
     assert (base.learning_rate, base.beta_1, base.beta_2, base.batch_size) == (1e-3, 0.5, 0.9, 64)

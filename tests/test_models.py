@@ -60,7 +60,10 @@ def test_presets_match_their_description():
         128,
     )
     assert config_for("tiny", 50, epochs=7, lstm_units=[8]).lstm_units == (8,)
-    assert set(PRESETS) == {"default", "tiny", "paper"}
+    assert set(PRESETS) == {"default", "short", "tiny", "paper"}
+    short, default = config_for("short", 50), config_for("default", 50)
+    assert (short.epochs, short.learning_rate, short.dropout) == (1, 3e-3, 0.0)
+    assert short.replace(epochs=default.epochs, learning_rate=default.learning_rate, dropout=default.dropout) == default
     with pytest.raises(ValueError, match="preset"):
         config_for("huge", 50)
     with pytest.raises(ValueError, match="unknown LSTMConfig fields"):
@@ -134,3 +137,4 @@ def test_step_model_rejects_a_model_built_with_another_config():
     model = build_lstm(small_config())
     with pytest.raises(ValueError, match="lstm_2"):
         build_step_model(model, small_config(lstm_units=(12, 16, 4)))
+

@@ -55,6 +55,13 @@ def test_runs_in_order_with_parameters_and_writes_a_manifest(tmp_path, walkthrou
     assert "dataset" not in manifest["notebooks"]["01_write.ipynb"]["parameters"]
 
 
+def test_preset_and_epochs_pass_through_only_when_given():
+    plain = pipeline.PipelineConfig().parameters()
+    assert "preset" not in plain and "epochs" not in plain  # the notebooks' own defaults (short presets)
+    given = pipeline.PipelineConfig(preset="default", epochs=3).parameters()
+    assert given["preset"] == "default" and given["epochs"] == 3
+
+
 def test_rerun_skips_completed_notebooks_and_reruns_after_a_change(tmp_path, walkthrough):
     config = pipeline.PipelineConfig(name="r", runs_root=tmp_path / "runs")
     run(config, walkthrough, [])

@@ -1,8 +1,8 @@
 """Neural sequence models for symbolic music.
 
 :mod:`musiclib.models.lstm` holds the token-level LSTM language model (the default
-``"default"`` preset, a ``"tiny"`` one for tests and the classic tutorial's ``"paper"``
-set-up) and the step model used for generation.
+``"default"`` preset, the walkthrough's one-epoch ``"short"`` budget, a ``"tiny"`` one for
+tests and the classic tutorial's ``"paper"`` set-up) and the step model used for generation.
 """
 
 from __future__ import annotations
