@@ -14,7 +14,8 @@ Usage::
 ``tests/test_readme.py`` runs the check, so a README whose numbers differ from the
 committed results fails the test suite. The result files themselves are written by
 ``benchmarks/run.py`` (speed), ``benchmarks/lstm_nottingham.py``,
-``benchmarks/gan_nottingham.py`` and ``benchmarks/evaluate_nottingham.py``.
+``benchmarks/gan_nottingham.py``, ``benchmarks/evaluate_nottingham.py`` and
+``benchmarks/lstm_budget.py``.
 """
 
 from __future__ import annotations

@@ -130,3 +130,21 @@ def test_rerunning_a_section_keeps_the_other_rows_and_names_both_runs(bench, tmp
     assert "`run.py --sections two --json" in text and "sections: two)" in text
     assert bench.main(["--sections", "one", *options]) == 0  # a run with no rows left drops out
     assert [run["sections"] for run in json.loads(out.read_text())["runs"]] == [["two"], ["one"]]
+
+
+def test_lstm_budget_settings_build_configs_and_the_table_ranks_by_validation_loss():
+    spec = importlib.util.spec_from_file_location("musiclib_benchmarks_budget", ROOT / "benchmarks" / "lstm_budget.py")
+    budget = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(budget)
+    assert budget.SETTINGS["short"] == {"preset": "short"} and budget.SETTINGS["default"] == {"preset": "default"}
+    configs = set()
+    for setting in budget.SETTINGS.values():
+        overrides = dict(setting)
+        configs.add(config_for(overrides.pop("preset"), 50, epochs=1, **overrides))
+    assert len(configs) == len(budget.SETTINGS)  # no two settings train the same thing
+    rows = [{"setting": "b", "preset": "default", "overrides": {"dropout": 0.0}, "val_nll": 1.4, "test_nll": 1.39,
+             "train_seconds": 300.0},
+            {"setting": "a", "preset": "short", "overrides": {}, "val_nll": 1.1, "test_nll": 1.09, "train_seconds": 290.0}]
+    table = budget.markdown(rows, epochs=1, seed=0, corpus="folk").splitlines()
+    assert table[2] == "| a | preset short; — | 1.100 | 1.090 | 290 |"
+    assert table[3] == "| b | preset default; dropout=0.0 | 1.400 | 1.390 | 300 |"

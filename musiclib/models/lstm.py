@@ -165,12 +165,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     # The walkthrough's budget (what `make run` and notebook 02 train by default): the
     # default model for one epoch, a higher learning rate and no dropout (a single pass
-    # cannot overfit). Picked by validation loss among one-epoch runs on the folk corpus,
-    # seed 0 (val NLL, nats/token): this 1.12; the default settings 1.34; no dropout at
-    # 2e-3 1.41, at 5e-3 1.24; cosine decay to zero from 3e-3 1.52, from 6e-3 1.50 (at
-    # one epoch the loss is still falling steeply: annealing only slows it); batch 128 at
-    # 4e-3 1.51, batch 256 at 6e-3 1.75 (fewer updates; 20-25% faster per token). With
-    # seed 1 this preset reaches 1.09 too (test NLL 1.07; seed 0: 1.09).
+    # cannot overfit). The best validation loss of the one-epoch settings that
+    # benchmarks/lstm_budget.py trains on the folk corpus (results/lstm_budget.md).
     "short": {"epochs": 1, "learning_rate": 3e-3, "dropout": 0.0},
     # For tests and quick mode: seconds per epoch on tiny data.
     "tiny": {"embedding_dim": 32, "lstm_units": (64,), "sequence_length": 64, "epochs": 2},
