@@ -11,12 +11,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from musiclib.pipeline import PRESET_NAMES  # the presets' names without importing Keras (fast --help)
+
 __all__ = ["main", "build_parser"]
-
-
-LSTM_PRESETS = GAN_PRESETS = ("default", "short", "tiny", "paper")
-"""Names of :data:`musiclib.models.lstm.PRESETS` and :data:`musiclib.models.gan.PRESETS`
-(spelled out: importing Keras would slow ``--help``; a test keeps them equal)."""
 
 
 def _int_at_least(minimum: int, what: str):
@@ -366,8 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", type=_dataset_name, default="folk", help="registry name or folder (default: folk)")
     p.add_argument("--path", default=None, help="local copy of a registry dataset")
     p.add_argument("--encoding", choices=("events", "paper"), default="events")
-    p.add_argument("--preset", choices=LSTM_PRESETS, default="default",
-                   help="model and training set-up (short: one epoch with an annealed learning rate)")
+    p.add_argument("--preset", choices=PRESET_NAMES, default="default",
+                   help="model and training set-up (short: the walkthrough's one epoch)")
     p.add_argument("--epochs", type=_positive_int, default=None, help="override the preset's epochs")
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--max-tunes", type=_positive_int, default=None, help="random subset of this many tunes")
@@ -377,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-gan", help="train the GAN on four-bar phrases, score it (MuseGAN metrics), save a bundle")
     p.add_argument("--dataset", type=_dataset_name, default="folk", help="registry name or folder (default: folk)")
     p.add_argument("--path", default=None, help="local copy of a registry dataset")
-    p.add_argument("--preset", choices=GAN_PRESETS, default="default",
+    p.add_argument("--preset", choices=PRESET_NAMES, default="default",
                    help="GAN size and epochs (short: 4 epochs; paper: the seed's dense GAN)")
     p.add_argument("--epochs", type=_positive_int, default=None, help="override the preset's epochs")
     p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the split, weights, noise")
@@ -447,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="small models and subsets (minutes)")
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--epochs", type=_positive_int, default=None, help="override training epochs")
-    p.add_argument("--preset", choices=LSTM_PRESETS, default=None,
+    p.add_argument("--preset", choices=PRESET_NAMES, default=None,
                    help="LSTM and GAN preset (notebooks' default: short; default trains both to convergence)")
     p.add_argument("--force", action="store_true", help="rerun notebooks that already completed")
     p.set_defaults(func=_cmd_pipeline)

@@ -109,8 +109,10 @@ def notebooks_dir() -> Path:
 
 
 PRESET_NAMES = ("default", "short", "tiny", "paper")
-"""Presets that notebooks 02 (LSTM) and 03 (GAN) both know; the notebooks default to
-``"short"`` (the walkthrough's budget) and ``"default"`` trains both models to convergence."""
+"""Presets that notebooks 02 (LSTM) and 03 (GAN) both know (the keys of both ``PRESETS``
+tables, spelled out so that the CLI need not import Keras; a test keeps them equal). The
+notebooks default to ``"short"`` (the walkthrough's budget); ``"default"`` trains both
+models to convergence."""
 
 
 @dataclass(frozen=True)
