@@ -962,7 +962,7 @@ def bench_make_run_quick(s: Settings) -> list[dict]:
 
 
 def bench_make_run(s: Settings) -> list[dict]:
-    """End to end: the default walkthrough (`make run`), wall time (about 10 min; not a default section)."""
+    """End to end: the default walkthrough (`make run`), wall time (about 11 min; not a default section)."""
     return _bench_make_run(s, quick=False)
 
 
