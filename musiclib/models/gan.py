@@ -313,10 +313,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     # makes 1.7x more generator updates, and measured after 12 epochs it gave chord notes
     # of the right length more often (QN 0.82 vs 0.76 of the data's 1.00).
     "default": {"critic_steps": 3},
-    # The walkthrough's budget (what `make run` trains): the default networks for 4 epochs,
-    # the learning rate still decaying to final_lr_fraction over them (about 15 s per epoch
-    # on the folk corpus's phrases).
-    "short": {"critic_steps": 3, "epochs": 4},
     # For tests and quick mode: a few seconds per epoch on a few hundred phrases.
     "tiny": {
         "latent_dim": 16,
@@ -347,6 +343,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 """Named starting points for :func:`gan_config_for`: field values that differ from
 :class:`GANConfig`'s defaults."""
+# The walkthrough's budget (what `make run` trains): the default networks for 4 epochs,
+# the learning rate still decaying to final_lr_fraction over them (about 15 s per epoch on
+# the folk corpus's phrases).
+PRESETS["short"] = {**PRESETS["default"], "epochs": 4}
 
 
 def gan_config_for(preset: str, **overrides: Any) -> GANConfig:
