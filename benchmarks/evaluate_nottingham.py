@@ -80,9 +80,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import musiclib as ml
-    from musiclib import evaluate as ev
-    from musiclib.bundle import load_bundle
-    from musiclib.gan_training import load_gan_bundle
+    from musiclib import evaluation as ev
+    from musiclib.lm.bundle import load_bundle
     from musiclib.split import Split
 
     started = time.perf_counter()
@@ -90,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if lstm.split_path is None:
         print(f"{args.lstm_bundle} holds no split.json: cannot tell its training tunes", file=sys.stderr)
         return 2
-    gan = load_gan_bundle(args.gan_bundle)
+    gan = load_bundle(args.gan_bundle)
     corpus = ml.datasets.load("nottingham", path=args.data)
     by_split = dict(zip(SPLITS, Split.load(lstm.split_path).apply(corpus.tunes)))
     training = by_split["train"]
@@ -103,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                                        progress=lambda message: print(message, flush=True))
 
     t0 = time.perf_counter()
-    table = ev.evaluation_table(generated, reference, training=training, seed=0, ceiling_splits=args.seeds,
+    table = ev.table(generated, reference, training=training, seed=0, ceiling_splits=args.seeds,
                                 excerpt_bars=args.bars, threshold=args.threshold,
                                 progress=lambda message: print(f"  {message}", flush=True))
     evaluation_seconds = time.perf_counter() - t0

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MUSICLIB_SHARED_DATA", ROOT.parent / "shared" / "data"))
 NOTTINGHAM = SHARED / "nottingham"
 
-from musiclib import gan_metrics  # noqa: E402
+from musiclib.gan import metrics as gan_metrics  # noqa: E402
 from musiclib._files import atomic_write, json_ready, read_json, write_json  # noqa: E402
 
 _EVAL_PHRASES = 1000

@@ -34,7 +34,7 @@ SETTINGS: dict[str, dict] = {
     "batch 128, lr 4e-3": {"preset": "default", "batch_size": 128, "learning_rate": 4e-3},
     "batch 256, lr 6e-3": {"preset": "default", "batch_size": 256, "learning_rate": 6e-3},
 }
-"""Setting name -> preset plus :class:`musiclib.models.LSTMConfig` overrides."""
+"""Setting name -> preset plus :class:`musiclib.lm.lstm.LSTMConfig` overrides."""
 
 
 def _folder(name: str) -> str:

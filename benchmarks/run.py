@@ -40,8 +40,8 @@ import json
 import math
 import os
 import platform
-import statistics
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -104,7 +104,7 @@ class Settings:
     analysis_tunes: int = 20
     pipeline_repeats: int = 1
     tf_threads: int = 0  # 0: TensorFlow's default (one per core)
-    deterministic: bool = True  # what musiclib.training.train() does
+    deterministic: bool = True  # what musiclib.lm.training.train() does
 
     @classmethod
     def quick(cls, **changes: Any) -> "Settings":
@@ -253,7 +253,7 @@ def _quiet_keras() -> None:
 
 
 def lstm_flops(config: Any) -> dict[str, float]:
-    """Analytic FLOP counts of one training step of a :func:`musiclib.models.build_lstm` model.
+    """Analytic FLOP counts of one training step of a :func:`musiclib.lm.lstm.build_lstm` model.
 
     Per token of a window, forward pass:
 
@@ -455,7 +455,7 @@ def numpy_matmul_gflops(n: int, *, repeats: int) -> float:
 
 
 def _compile(model, config) -> None:
-    """Compile exactly as :func:`musiclib.training.train` does."""
+    """Compile exactly as :func:`musiclib.lm.training.train` does."""
     import keras
 
     model.compile(
@@ -467,7 +467,7 @@ def _compile(model, config) -> None:
 
 def _pipeline(sequences, config, tf, *, batch_size: int | None = None):
     """musiclib's training input pipeline (``training.make_dataset``), repeated."""
-    from musiclib.training import make_dataset
+    from musiclib.lm.data import make_dataset
 
     return make_dataset(
         sequences, sequence_length=config.sequence_length, batch_size=batch_size or config.batch_size,
@@ -490,7 +490,7 @@ class StepClock:
     """Steady-state training time: from the end of a fit call's first step to the end of its last.
 
     Every timed ``fit`` call starts a new iterator over its dataset, while
-    :func:`musiclib.training.train` starts one for the whole run; leaving the first step
+    :func:`musiclib.lm.training.train` starts one for the whole run; leaving the first step
     out keeps the iterator's start-up (and its first batch) out of the per-step figure.
     ``record`` holds, per call, the seconds of its ``steps - 1`` steady steps.
     """
@@ -540,7 +540,7 @@ def bench_train(s: Settings) -> list[dict]:
     prepared = _prepared("events")
     train = prepared.sequences["train"]
     vocab = len(prepared.vocab)
-    base = ml.models.config_for("default", vocab)
+    base = ml.lm.config_for("default", vocab)
     gate_k, gate_n = base.embedding_dim + base.lstm_units[0], 4 * base.lstm_units[0]
     peak_repeats = max(5, s.repeats)
 
@@ -561,7 +561,7 @@ def bench_train(s: Settings) -> list[dict]:
         config = base.replace(batch_size=batch)
         steps = max(2, round(s.train_steps * base.batch_size / batch))
         keras.utils.set_random_seed(config.seed)
-        model = ml.models.build_lstm(config)
+        model = ml.lm.build_lstm(config)
         _compile(model, config)
         flops = lstm_flops(config)
         data = _pipeline(train, config, tf)
@@ -664,13 +664,13 @@ def bench_efficiency(s: Settings) -> list[dict]:
     tf = _tf(s)
     _quiet_keras()
     events, paper = _prepared("events"), _prepared("paper")
-    ours_cfg = ml.models.config_for("default", len(events.vocab))
-    paper_cfg = ml.models.config_for("paper", len(paper.vocab))
+    ours_cfg = ml.lm.config_for("default", len(events.vocab))
+    paper_cfg = ml.lm.config_for("paper", len(paper.vocab))
     ours_steps = max(2, s.train_steps)
     runners, per_run, clocks = {}, {}, {}
     for key, cfg, prep, steps in (("ours", ours_cfg, events, ours_steps), ("tutorial", paper_cfg, paper, s.paper_steps)):
         keras.utils.set_random_seed(cfg.seed)
-        model = ml.models.build_lstm(cfg, name=f"lstm_{key}")
+        model = ml.lm.build_lstm(cfg, name=f"lstm_{key}")
         _compile(model, cfg)
         clocks[key] = StepClock()
         runners[key] = _fit_runner(model, _pipeline(prep.sequences["train"], cfg, tf), steps, clocks[key])
@@ -686,7 +686,7 @@ def bench_efficiency(s: Settings) -> list[dict]:
     loss_ok = evidence["lstm_nll"] <= TUTORIAL_LOSS_NATS[0] and (
         evidence["unigram_nll"] is None or evidence["lstm_nll"] < evidence["unigram_nll"]
     )
-    tutorial_epoch_min = len(ml.training.concatenate(paper.sequences["train"])) / tutorial / 60
+    tutorial_epoch_min = len(ml.lm.concatenate(paper.sequences["train"])) / tutorial / 60
     ours_epoch_min = events.n_tokens("train") / ours / 60
     note = (
         f"ours: default preset on event tokens, batch 64 x 128 predicted tokens per step; baseline: the paper preset "
@@ -722,9 +722,9 @@ def _generation_model(preset: str, vocab: Any):
 
     import musiclib as ml
 
-    config = ml.models.config_for(preset, len(vocab))
+    config = ml.lm.config_for(preset, len(vocab))
     keras.utils.set_random_seed(0)
-    model = ml.models.build_lstm(config, name=f"gen_{preset}")
+    model = ml.lm.build_lstm(config, name=f"gen_{preset}")
     bias = model.get_layer("logits").bias
     values = np.array(bias.numpy())
     values[vocab.eos_id] = -1e9
@@ -748,7 +748,7 @@ def bench_generate(s: Settings) -> list[dict]:
 
     def incremental(model, config):
         def run():
-            tokens = ml.generate.sample_tokens(ml.generate.ModelParts(model, vocab, config), max_tokens=s.gen_tokens, seed=0)
+            tokens = ml.lm.sample_tokens(ml.lm.ModelParts(model, vocab, config), max_tokens=s.gen_tokens, seed=0)
             assert len(tokens) == s.gen_tokens + 1, len(tokens)
         return run
 
@@ -847,7 +847,7 @@ def bench_analysis(s: Settings) -> list[dict]:
     import numpy as np
 
     import musiclib as ml
-    from musiclib.analysis import SpectrogramConfig, _librosa
+    from musiclib.audio.features import SpectrogramConfig, _librosa
 
     librosa = _librosa()
     _, tunes = _tunes(s.analysis_tunes)
@@ -859,7 +859,7 @@ def bench_analysis(s: Settings) -> list[dict]:
 
     def ours():
         for y in audio:
-            ml.analysis.seed_features(y, config=cfg)
+            ml.audio.seed_features(y, config=cfg)
 
     def seed():  # the paper's three librosa calls, with the same settings
         for y in audio:
@@ -871,7 +871,7 @@ def bench_analysis(s: Settings) -> list[dict]:
 
     def summary():
         for y in audio:
-            ml.analysis.features(y, config=cfg)
+            ml.audio.features(y, config=cfg)
 
     y0 = audio[0]
     power0 = np.abs(librosa.stft(y0, n_fft=cfg.n_fft, hop_length=cfg.hop_length)) ** 2

@@ -10,34 +10,33 @@ TensorFlow in until a model is needed::
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING
+
+# TensorFlow's C++ start-up chatter (CUDA probing, CPU instruction notices) is noise on a
+# learner's screen; keep warnings and errors. Set here, before any submodule can import
+# TensorFlow. Set TF_CPP_MIN_LOG_LEVEL yourself to override.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
 _SUBMODULES = (
     "audio",
-    "analysis",
-    "baselines",
-    "bundle",
     "cli",
     "datasets",
-    "distributed",
     "encoding",
-    "evaluate",
+    "evaluation",
     "experiments",
     "figures",
-    "gan_metrics",
-    "gan_training",
-    "generate",
+    "gan",
     "io",
-    "models",
+    "lm",
     "notebook",
     "pipeline",
     "plots",
     "prepare",
     "split",
     "stats",
-    "training",
     "tune",
 )
 

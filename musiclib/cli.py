@@ -120,9 +120,10 @@ def _cmd_train_lstm(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_gan(args: argparse.Namespace) -> int:
-    from musiclib import datasets, gan_metrics, split
+    from musiclib import datasets, split
     from musiclib.experiments import train_gan_experiment
-    from musiclib.gan_training import generate_gan_midi
+    from musiclib.gan import metrics as gan_metrics
+    from musiclib.gan.bundle import generate_midi
 
     corpus = datasets.load(args.dataset, path=args.path, progress=True)
     print(corpus.report())
@@ -131,7 +132,7 @@ def _cmd_train_gan(args: argparse.Namespace) -> int:
                                   epochs=args.epochs, seed=args.seed, max_phrases=args.max_phrases,
                                   data_info={"corpus_fingerprint": corpus.fingerprint}, verbose=2)
     print(gan_metrics.format_table(result.table))
-    files = generate_gan_midi(result.bundle_path, Path(args.out) / "midi", n=args.n, seed=args.seed,
+    files = generate_midi(result.bundle_path, Path(args.out) / "midi", n=args.n, seed=args.seed,
                               phrases_per_piece=args.phrases_per_piece)
     print(f"trained on {result.phrases:,} phrases in {result.train_seconds:.0f} s; bundle: {result.bundle_path}; "
           f"{len(files)} MIDI files in {Path(args.out).resolve() / 'midi'}")
@@ -139,14 +140,14 @@ def _cmd_train_gan(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from musiclib.bundle import load_bundle
     from musiclib.experiments import generate_lstm_set
+    from musiclib.lm.bundle import load_bundle
 
     bundle = load_bundle(args.bundle)
     primers = None
     if args.primer:
-        from musiclib.generate import primer_from_tune
         from musiclib.io import read
+        from musiclib.lm.sampling import primer_from_tune
 
         tunes, _ = read(args.primer)
         primers = [primer_from_tune(bundle.encoding, tunes[0], n_bars=args.primer_bars)]
@@ -251,14 +252,14 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
 
-    from musiclib import analysis, audio, figures, plots
+    from musiclib import audio, figures, plots
     from musiclib._files import write_json
 
     if args.max_seconds <= 0:
         raise ValueError(f"--max-seconds must be positive, got {args.max_seconds}")
     out = Path(args.out)
     figures_dir = out / "figures"
-    config = analysis.SpectrogramConfig(sample_rate=args.sample_rate)
+    config = audio.SpectrogramConfig(sample_rate=args.sample_rate)
     sets = {"reference": _read_set(args.reference, args.max_pieces)}
     sources = _labelled_sets(args.generated)
     if "reference" in sources:
@@ -274,9 +275,9 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     finally:
         renderer.close()
     print(f"rendering and analysing {sum(map(len, sets.values()))} pieces ({args.workers} process(es))")
-    features, info = analysis.analyze_sets(sets, config=config, backend=args.backend, max_seconds=args.max_seconds,
+    features, info = audio.analyze_sets(sets, config=config, backend=args.backend, max_seconds=args.max_seconds,
                                            workers=args.workers, progress=True)
-    comparisons = {label: analysis.compare_sets(features["reference"], f) for label, f in features.items()
+    comparisons = {label: audio.compare_sets(features["reference"], f) for label, f in features.items()
                    if label != "reference"}
     fig = figures.set_comparison_figure(features, title=f"{len(sets['reference'])} reference pieces, up to "
                                                         f"{args.max_seconds:g} s each, rendered with {renderer.backend}")
@@ -285,7 +286,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     results = {"backend": renderer.backend, "reference": args.reference, "config": config.to_dict(),
                "sets": {label: {"sources": folders, "comparison": comparisons[label]} for label, folders in sources.items()}}
     write_json(out / "analysis.json", results)
-    print(analysis.format_comparison(features, comparisons))
+    print(audio.format_comparison(features, comparisons))
     print(f"wrote {out.resolve() / 'analysis.json'} and {len(written)} figures in {figures_dir.resolve()}")
     return 0
 
@@ -308,17 +309,17 @@ def _labelled_sets(items: Sequence[str]) -> dict[str, list[str]]:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from musiclib import evaluate
+    from musiclib import evaluation
 
     reference = _read_set(args.reference, None)
     generated = {label: [_read_set(folder, None) for folder in folders]
                  for label, folders in _labelled_sets(args.generated).items()}
     training = _read_set(args.training, None) if args.training else None
-    table = evaluate.evaluation_table(
+    table = evaluation.table(
         generated, reference, training=training, ceiling=len(reference) >= 4, seed=args.seed,
         excerpt_bars=args.bars, threshold=args.threshold, progress=lambda message: print(message, file=sys.stderr),
     )
-    markdown, data = evaluate.write_table(table, Path(args.out) / "evaluation",
+    markdown, data = evaluation.write_table(table, Path(args.out) / "evaluation",
                                           title=f"Objective evaluation against {args.reference}")
     print(markdown.read_text(encoding="utf-8"))
     print(f"wrote {markdown.resolve()} and {data.resolve()}")

@@ -66,8 +66,8 @@ def nll_table(model, prepared: Prepared, *, orders: Sequence[int] = BASELINE_ORD
     """Test-split NLL (nats/token), perplexity and accuracy of the LSTM and the n-gram baselines."""
     import math
 
-    from musiclib.baselines import baseline_table
-    from musiclib.training import evaluate_nll
+    from musiclib.lm.ngram import baseline_table
+    from musiclib.lm.training import evaluate_nll
 
     scores = evaluate_nll(model, prepared.sequences["test"])
     lstm = {
@@ -107,9 +107,9 @@ def train_lstm_experiment(
     ``out_dir/work``; rerunning after an interruption resumes from the last completed
     epoch. The NLL table is written to ``out_dir/nll_table.json`` and ``.md``.
     """
-    from musiclib.bundle import save_bundle
-    from musiclib.models import build_lstm, config_for
-    from musiclib.training import train
+    from musiclib.lm.bundle import save_bundle
+    from musiclib.lm.lstm import build_lstm, config_for
+    from musiclib.lm.training import train
 
     out_dir = Path(out_dir)
     if epochs is not None:
@@ -145,10 +145,10 @@ def generate_lstm_set(
 
     Piece ``i`` uses seed ``seed + i`` (and ``primers[i % len(primers)]`` when given),
     so every file can be regenerated on its own. The pieces are generated as one batch
-    (:func:`musiclib.generate.sample_many`).
+    (:func:`musiclib.lm.sampling.sample_many`).
     """
-    from musiclib.generate import sample_many
     from musiclib.io import write_midi
+    from musiclib.lm.sampling import sample_many
 
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
@@ -203,7 +203,7 @@ def train_gan_experiment(
     Training state lives in ``out_dir/run`` (a killed run resumes there); the bundle
     goes to ``out_dir/bundle``. The metrics table compares ``n_eval`` generated phrases
     (binarised at 0.5) with as many real training phrases (MuseGAN's EBR, UPC, QN,
-    tonal distance and the collapse ratio, :mod:`musiclib.gan_metrics`).
+    tonal distance and the collapse ratio, :mod:`musiclib.gan.metrics`).
 
     Parameters
     ----------
@@ -214,7 +214,7 @@ def train_gan_experiment(
     dataset
         Name or folder of the corpus, recorded in the bundle.
     preset, epochs, seed
-        :func:`musiclib.models.gan.gan_config_for` preset, epochs override (None: the
+        :func:`musiclib.gan.model.gan_config_for` preset, epochs override (None: the
         preset's) and the seed of weights, data order, noise and evaluation samples.
     max_phrases
         Train on a seeded random subset of this many phrases (None: all).
@@ -227,9 +227,11 @@ def train_gan_experiment(
     """
     import numpy as np
 
-    from musiclib import gan_metrics, gan_training
     from musiclib.encoding import PianoRollEncoding
-    from musiclib.models.gan import gan_config_for
+    from musiclib.gan import bundle as gan_bundle
+    from musiclib.gan import metrics as gan_metrics
+    from musiclib.gan import training as gan_training
+    from musiclib.gan.model import config_for
 
     if not isinstance(dataset, str) or not dataset:
         raise ValueError(f"dataset must be a non-empty string (the corpus's name or folder), got {dataset!r}")
@@ -240,7 +242,7 @@ def train_gan_experiment(
     overrides: dict[str, Any] = {"seed": seed}
     if epochs is not None:
         overrides["epochs"] = epochs
-    config = gan_config_for(preset, **overrides)
+    config = config_for(preset, **overrides)
     encoding = PianoRollEncoding()
     phrases = gan_training.phrases_from_tunes(list(train_tunes), encoding, n_bars=config.n_bars)
     if max_phrases is not None and len(phrases) > max_phrases:
@@ -252,15 +254,15 @@ def train_gan_experiment(
                          f"least {needed} (critic_steps x batch_size): use a larger corpus")
     out_dir = Path(out_dir)
     started = time.perf_counter()
-    result = gan_training.train_gan(config, phrases, out_dir=out_dir / "run", verbose=verbose,
+    result = gan_training.train(config, phrases, out_dir=out_dir / "run", verbose=verbose,
                                     lowest_pitch=encoding.lowest_pitch)
     train_seconds = time.perf_counter() - started
     rng = np.random.default_rng(seed)
     real = phrases[rng.choice(len(phrases), min(n_eval, len(phrases)), replace=False)]
-    fake = gan_training.binarize(result.gan.generate(n_eval, seed=seed + 1))
+    fake = gan_bundle.binarize(result.gan.generate(n_eval, seed=seed + 1))
     table = gan_metrics.metrics_table(real, fake, lowest_pitch=encoding.lowest_pitch)
     info = {**(data_info or {}), "dataset": dataset, "data_hash": gan_training.phrases_fingerprint(phrases),
             "phrases": int(len(phrases))}
-    bundle_path = gan_training.save_gan_bundle(out_dir / "bundle", gan=result.gan, encoding=encoding,
+    bundle_path = gan_bundle.save_bundle(out_dir / "bundle", gan=result.gan, encoding=encoding,
                                                data_info=info, metrics=table, history=result.history)
     return GANResult(result.gan, config, result.history, table, Path(bundle_path), int(len(phrases)), train_seconds)

@@ -31,7 +31,7 @@ import numpy as np
 
 from musiclib import plots
 from musiclib._files import atomic_path, atomic_write, read_json
-from musiclib.analysis import SpectrogramConfig, chroma, excerpt, log_mel, zero_crossing_rate
+from musiclib.audio.features import SpectrogramConfig, chroma, excerpt, log_mel, zero_crossing_rate
 from musiclib.tune import Tune
 
 __all__ = [
@@ -307,7 +307,7 @@ def set_comparison_figure(set_features: Mapping[str, Any], *, title: str = ""):
     Parameters
     ----------
     set_features
-        Label → :class:`musiclib.analysis.SetFeatures`, the reference first.
+        Label → :class:`musiclib.audio.SetFeatures`, the reference first.
     title
         Figure title (e.g. pieces per set and the synthesizer).
 

@@ -20,7 +20,7 @@ from musiclib._files import read_json, write_json
 from musiclib.tune import Tune
 
 if TYPE_CHECKING:  # pragma: no cover
-    from musiclib.datasets import Corpus
+    from musiclib.datasets.corpus import Corpus
 
 __all__ = ["Split", "split_ids", "split_corpus"]
 

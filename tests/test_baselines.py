@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from musiclib.baselines import BOS_ID, EOS_ID, PAD_ID, UNK_ID, NGramModel, UnigramModel, baseline_table
+from musiclib.lm.ngram import BOS_ID, EOS_ID, PAD_ID, UNK_ID, NGramModel, UnigramModel, baseline_table
 
 
 def markov_tunes(n_tunes: int, vocab: int, *, seed: int = 0, length: tuple[int, int] = (20, 60)) -> list[np.ndarray]:

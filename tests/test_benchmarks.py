@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from support import SHARED_DATA
 
-from musiclib.models.lstm import config_for
+from musiclib.lm.lstm import config_for
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -34,8 +34,8 @@ def test_bad_arguments_fail_clearly(argv, message, capsys):
 
 
 def test_preset_choices_are_the_libraries_presets():
-    from musiclib.models import PRESETS
-    from musiclib.models.gan import PRESETS as GAN_PRESET_TABLE
+    from musiclib.gan.model import PRESETS as GAN_PRESET_TABLE
+    from musiclib.lm.lstm import PRESETS
     from musiclib.pipeline import PRESET_NAMES
 
     # the CLI offers PRESET_NAMES for train-lstm, train-gan and pipeline (tests/test_validation.py)

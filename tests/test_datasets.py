@@ -19,7 +19,8 @@ from support import SHARED_DATA, assert_tunes_equal, tiny_tune, write_tiny_midi
 
 import musiclib.io
 from musiclib import datasets
-from musiclib.datasets import CacheRebuiltWarning, DatasetError, DatasetInfo
+from musiclib.datasets.cache import CacheRebuiltWarning
+from musiclib.datasets.registry import DatasetError, DatasetInfo
 from musiclib.io import ReadLimits, midi_bytes
 
 GOOD_ABC = "X:1\nT:Good tune\nM:4/4\nL:1/8\nK:G\nGABc d2e2|d2B2 G4|]\n"

@@ -29,9 +29,9 @@ import numpy as np
 import pytest
 
 from musiclib._files import read_json, write_json
-from musiclib.distributed import MODEL_FILE, save_tokens, strategy_from_environment, worker_role
-from musiclib.models import build_lstm, config_for
-from musiclib.training import HISTORY_FILE, train
+from musiclib.lm.distributed import MODEL_FILE, save_tokens, strategy_from_environment, worker_role
+from musiclib.lm.lstm import build_lstm, config_for
+from musiclib.lm.training import HISTORY_FILE, train
 
 REPO = Path(__file__).resolve().parents[1]
 VOCAB = 12
@@ -144,7 +144,7 @@ def test_two_workers_on_loopback_match_single_worker_fit(tmp_path):
     for index in range(2):
         commands.append(
             [
-                sys.executable, "-m", "musiclib.distributed",
+                sys.executable, "-m", "musiclib.lm.distributed",
                 "--config", str(tmp_path / "config.json"),
                 "--tokens", str(tmp_path / "tokens.npz"),
                 "--out-dir", str(out_dir),
@@ -190,7 +190,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 sys.path.insert(0, {tests!r})
 from test_distributed import structured_tunes, tiny_config, fit_reference, max_abs_diff
-from musiclib.distributed import train_distributed
+from musiclib.lm.distributed import train_distributed
 
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 tunes, config = structured_tunes(), tiny_config()
@@ -261,7 +261,7 @@ def test_strategy_from_environment_without_a_cluster(monkeypatch):
 
 
 def test_train_distributed_checks_its_batch(tmp_path):
-    from musiclib.distributed import train_distributed
+    from musiclib.lm.distributed import train_distributed
 
     tunes = structured_tunes(1)
     with pytest.raises(ValueError, match="fewer than one global batch"):

@@ -10,7 +10,7 @@ import pytest
 from support import tiny_tune, write_tiny_midi
 
 from musiclib import cli
-from musiclib import evaluate as ev
+from musiclib import evaluation as ev
 from musiclib.tune import TimeSignature, Track, Tune, make_notes
 
 C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72]
@@ -272,7 +272,7 @@ def test_evaluation_table_has_ceiling_and_rows_and_writes_markdown_and_json(tmp_
         "copies": [[t.transpose(2) for t in training[:6]], [t.transpose(-1) for t in training[4:10]]],
         "uniform": [ev.uniform_set(reference, 6, seed=s) for s in range(2)],
     }
-    table = ev.evaluation_table(generated, reference, training=training, excerpt_bars=4)
+    table = ev.table(generated, reference, training=training, excerpt_bars=4)
     assert [row["name"] for row in table["rows"]] == ["real (ceiling)", "copies", "uniform"]
     rows = {row["name"]: row for row in table["rows"]}
     assert rows["copies"]["memorised_share"]["mean"] == pytest.approx(1.0)
@@ -289,8 +289,8 @@ def test_evaluation_table_has_ceiling_and_rows_and_writes_markdown_and_json(tmp_
 def test_evaluation_table_needs_enough_reference_pieces_for_the_ceiling():
     reference = [tiny_tune(i) for i in range(3)]
     with pytest.raises(ValueError, match="ceiling"):
-        ev.evaluation_table({"x": [reference]}, reference)
-    table = ev.evaluation_table({"x": [reference]}, reference, ceiling=False)
+        ev.table({"x": [reference]}, reference)
+    table = ev.table({"x": [reference]}, reference, ceiling=False)
     assert table["rows"][0]["overlap_area"]["low"] is None  # one seed: no interval
 
 

@@ -12,10 +12,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from musiclib import analysis, audio, cli, figures, io  # noqa: E402
+from musiclib import audio, cli, figures, io  # noqa: E402
 from musiclib.tune import Track, Tune, make_notes  # noqa: E402
 
-CONFIG = analysis.SpectrogramConfig()
+CONFIG = audio.SpectrogramConfig()
 
 
 @pytest.fixture(autouse=True)
@@ -86,14 +86,14 @@ def test_excerpt_figures_are_saved_under_stable_names(tmp_path):
 def test_set_comparison_figure_has_a_panel_per_feature():
     renderer = audio.AdditiveRenderer(sample_rate=CONFIG.sample_rate)
     feats = {
-        label: analysis.set_features(analysis.render_set([melody(s) for s in seeds], renderer=renderer),
+        label: audio.set_features(audio.render_set([melody(s) for s in seeds], renderer=renderer),
                                      config=CONFIG, label=label)
         for label, seeds in (("real", (0, 1, 2)), ("other", (3, 4, 5)))
     }
     fig = figures.set_comparison_figure(feats, title="three pieces each")
     titles = [ax.get_title() for ax in fig.axes]
     assert "Mean pitch-class profile per set" in titles
-    assert sum("a dot per piece" in t for t in titles) == len(analysis.SCALAR_FEATURES)
+    assert sum("a dot per piece" in t for t in titles) == len(audio.SCALAR_FEATURES)
 
 
 def fake_run(tmp_path):

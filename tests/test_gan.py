@@ -9,21 +9,21 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from musiclib import gan_metrics as gm  # noqa: E402
-from musiclib import gan_training as gt  # noqa: E402
+from musiclib.gan import metrics as gm  # noqa: E402
+from musiclib import gan as gt  # noqa: E402
 from musiclib.encoding import PianoRollEncoding  # noqa: E402
-from musiclib.io import read_midi  # noqa: E402
-from musiclib.models.gan import (  # noqa: E402
+from musiclib.gan.model import (
     LOSS_NAMES,
     PRESETS,
     GANConfig,
     MusicGAN,
     build_critic,
     build_generator,
-    gan_config_for,
+    config_for,
 )
+from musiclib.io import read_midi  # noqa: E402
 
-TINY = gan_config_for("tiny", epochs=2)
+TINY = config_for("tiny", epochs=2)
 
 
 def toy_phrases(n: int = 64, seed: int = 0) -> np.ndarray:
@@ -44,7 +44,7 @@ def toy_phrases(n: int = 64, seed: int = 0) -> np.ndarray:
 def trained(tmp_path_factory):
     """Two tiny epochs of uninterrupted training, shared by the resume, bundle and MIDI tests."""
     out = tmp_path_factory.mktemp("gan_run")
-    result = gt.train_gan(TINY, toy_phrases(), out_dir=out, verbose=0)
+    result = gt.train(TINY, toy_phrases(), out_dir=out, verbose=0)
     return out, result
 
 
@@ -75,23 +75,23 @@ def test_config_rejects_bad_values_naming_the_field(field, value):
 
 
 def test_config_round_trips_through_json_and_presets_exist():
-    config = gan_config_for("default", epochs=3)
+    config = config_for("default", epochs=3)
     again = GANConfig.from_dict(json.loads(json.dumps(config.to_dict())))
     assert again == config and isinstance(again.generator_filters, tuple)
     assert {"default", "short", "tiny", "paper"} <= set(PRESETS)
-    short, default = gan_config_for("short"), gan_config_for("default")
+    short, default = config_for("short"), config_for("default")
     assert short.epochs == 4 and short.replace(epochs=default.epochs) == default  # the default GAN, fewer epochs
     base = GANConfig()
     assert (base.latent_dim, base.bar_latent_dim, base.critic_steps, base.gp_weight) == (64, 32, 5, 10.0)
     assert (base.learning_rate, base.beta_1, base.beta_2, base.batch_size) == (1e-3, 0.5, 0.9, 64)
-    assert config.critic_steps == 3 and gan_config_for("paper").loss == "gan"
+    assert config.critic_steps == 3 and config_for("paper").loss == "gan"
     with pytest.raises(ValueError, match="unknown GANConfig"):
         GANConfig.from_dict({**config.to_dict(), "units": 3})
 
 
 @pytest.mark.parametrize("preset", ["tiny", "paper"])
 def test_builders_give_the_phrase_shape(preset):
-    config = gan_config_for(preset)
+    config = config_for(preset)
     if preset == "paper":  # keep the dense baseline small in the test
         config = config.replace(generator_filters=(16,), critic_filters=(16,))
     generator, critic = build_generator(config), build_critic(config)
@@ -236,10 +236,10 @@ class _StopAtEpoch(keras.callbacks.Callback):
 def test_an_interrupted_run_resumes_and_matches_an_uninterrupted_one(trained, tmp_path):
     _, whole = trained
     with pytest.raises(_Interrupt):
-        gt.train_gan(TINY, toy_phrases(), out_dir=tmp_path, verbose=0, callbacks=[_StopAtEpoch(1)])
+        gt.train(TINY, toy_phrases(), out_dir=tmp_path, verbose=0, callbacks=[_StopAtEpoch(1)])
     assert (tmp_path / gt.BACKUP_DIR).is_dir()
     assert json.loads((tmp_path / gt.HISTORY_FILE).read_text())["epoch"] == [0]
-    resumed = gt.train_gan(TINY, toy_phrases(), out_dir=tmp_path, verbose=0)
+    resumed = gt.train(TINY, toy_phrases(), out_dir=tmp_path, verbose=0)
     assert resumed.history["epoch"] == [0, 1] and resumed.history["session"] == [0, 1]
     assert not (tmp_path / gt.BACKUP_DIR).exists()
     for a, b in zip(resumed.gan.generator.get_weights(), whole.gan.generator.get_weights()):
@@ -249,16 +249,16 @@ def test_an_interrupted_run_resumes_and_matches_an_uninterrupted_one(trained, tm
 
 def test_train_gan_rejects_data_of_the_wrong_shape(tmp_path):
     with pytest.raises(ValueError, match="shape"):
-        gt.train_gan(TINY, np.zeros((64, 4, 16, 72, 2), bool), out_dir=tmp_path)
+        gt.train(TINY, np.zeros((64, 4, 16, 72, 2), bool), out_dir=tmp_path)
     with pytest.raises(ValueError, match="fewer than one training step"):
-        gt.train_gan(TINY, toy_phrases(8), out_dir=tmp_path)
+        gt.train(TINY, toy_phrases(8), out_dir=tmp_path)
 
 
 # ----------------------------------------------------------------------------- bundles and MIDI
 
 
 def _save(path, result, **kwargs):
-    return gt.save_gan_bundle(
+    return gt.save_bundle(
         path,
         gan=result.gan,
         encoding=PianoRollEncoding(),
@@ -273,7 +273,7 @@ def test_bundle_round_trip(trained, tmp_path):
     _, result = trained
     path = _save(tmp_path / "bundle", result)
     assert sorted(p.name for p in path.iterdir()) == sorted(gt.REQUIRED_FILES)
-    bundle = gt.load_gan_bundle(path)
+    bundle = gt.load_bundle(path)
     assert bundle.config == result.gan.config and bundle.encoding == PianoRollEncoding()
     assert bundle.meter == (4, 4) and bundle.data_info["dataset"] == "toy"
     np.testing.assert_allclose(bundle.generate(3, seed=2), result.gan.generate(3, seed=2), atol=1e-6)
@@ -287,15 +287,15 @@ def test_bundle_mismatches_raise_clear_errors(trained, tmp_path):
     config["model"]["latent_dim"] = 99
     (path / "config.json").write_text(json.dumps(config))
     with pytest.raises(gt.GANBundleError, match="latent_dim=99"):
-        gt.load_gan_bundle(path)
+        gt.load_bundle(path)
     config["model"]["latent_dim"] = TINY.latent_dim
     config["encoding"]["n_pitches"] = 72
     (path / "config.json").write_text(json.dumps(config))
     with pytest.raises(gt.GANBundleError, match="must match"):
-        gt.load_gan_bundle(path)
+        gt.load_bundle(path)
     (path / gt.CRITIC_FILE).unlink()
     with pytest.raises(gt.GANBundleError, match="missing critic.keras"):
-        gt.load_gan_bundle(path)
+        gt.load_bundle(path)
     with pytest.raises(gt.GANBundleError, match="must match"):
         _save(tmp_path / "other", result, meter=(3, 4))
     (tmp_path / "taken").mkdir()
@@ -306,17 +306,17 @@ def test_bundle_mismatches_raise_clear_errors(trained, tmp_path):
 
 def test_generated_midi_reads_back_with_one_note_per_run(trained, tmp_path):
     _, result = trained
-    bundle = gt.load_gan_bundle(_save(tmp_path / "bundle", result))
+    bundle = gt.load_bundle(_save(tmp_path / "bundle", result))
     probabilities = bundle.generate(2, seed=3)
     threshold = float(np.quantile(probabilities, 0.97))  # a barely trained generator: take its top 3%
-    paths = gt.generate_gan_midi(bundle, tmp_path / "midi", n=2, seed=3, threshold=threshold)
+    paths = gt.generate_midi(bundle, tmp_path / "midi", n=2, seed=3, threshold=threshold)
     assert [p.name for p in paths] == ["gan_s3_000.mid", "gan_s3_001.mid"]
     rolls = gt.binarize(probabilities, threshold=threshold)
     for path, roll in zip(paths, rolls):
         tune = read_midi(path)
         runs = sum(len(x) for x in gm.note_lengths(roll.reshape(1, -1, 84, 2)))
         assert sum(len(track.notes) for track in tune.tracks) == runs
-    again = gt.generate_gan_midi(bundle, tmp_path / "again", n=2, seed=3, threshold=threshold)
+    again = gt.generate_midi(bundle, tmp_path / "again", n=2, seed=3, threshold=threshold)
     assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
-    sampled = gt.generate_gan_midi(bundle, tmp_path / "bern", n=1, seed=3, bernoulli=True)
+    sampled = gt.generate_midi(bundle, tmp_path / "bern", n=1, seed=3, bernoulli=True)
     assert read_midi(sampled[0]).tracks

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 from musiclib._files import read_json, write_json
-from musiclib.baselines import NGramModel
-from musiclib.bundle import REQUIRED_FILES, BundleError, load_bundle, save_bundle
 from musiclib.encoding import Vocabulary, count_bars, get_encoding
-from musiclib.generate import (
+from musiclib.lm.bundle import REQUIRED_FILES, BundleError, load_bundle, save_bundle
+from musiclib.lm.lstm import build_lstm, config_for
+from musiclib.lm.ngram import NGramModel
+from musiclib.lm.sampling import (
     MAX_TOKENS_PER_BAR,
     GenerationResult,
     ModelParts,
@@ -26,8 +27,7 @@ from musiclib.generate import (
     sample_many,
     sample_tokens,
 )
-from musiclib.models import build_lstm, config_for
-from musiclib.training import train
+from musiclib.lm.training import train
 from musiclib.tune import TimeSignature, Track, Tune, make_notes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -180,8 +180,8 @@ def test_ngram_baselines_generate_through_the_same_function(trained):
 
 
 def test_numpy_step_computes_what_the_keras_step_model_computes(trained):
-    from musiclib.generate import _NumpyStep
-    from musiclib.models import build_step_model
+    from musiclib.lm.lstm import build_step_model
+    from musiclib.lm.sampling import _NumpyStep
 
     parts, _ = trained
     assert _NumpyStep.supports(parts.model, parts.config)
@@ -287,8 +287,8 @@ def test_bundle_round_trip(trained, bundle_dir):
 GENERATE_SCRIPT = textwrap.dedent(
     """
     import sys
-    from musiclib.bundle import load_bundle
-    from musiclib.generate import generate_midi
+    from musiclib.lm.bundle import load_bundle
+    from musiclib.lm.sampling import generate_midi
     bundle = load_bundle(sys.argv[1])
     result = generate_midi(bundle, sys.argv[2], max_tokens=120, seed=5, top_p=0.95)
     print(len(result.tokens), result.dropped)

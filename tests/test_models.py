@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from musiclib.models import PRESETS, LSTMConfig, build_lstm, build_step_model, config_for, step_state_sizes
-
+from musiclib.lm.lstm import PRESETS, LSTMConfig, build_lstm, build_step_model, config_for, step_state_sizes
 
 # ----------------------------------------------------------------------------- config
 

@@ -19,7 +19,7 @@ import pytest
 
 import musiclib
 from musiclib import cli, datasets
-from musiclib.datasets import DatasetInfo
+from musiclib.datasets.registry import DatasetInfo
 
 PACKAGE = Path(musiclib.__file__).resolve().parent
 NOTEBOOKS = PACKAGE.parent / "notebooks"

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from musiclib._files import read_json, write_json
-from musiclib.baselines import NGramModel, UnigramModel
-from musiclib.models import build_lstm, config_for
-from musiclib.training import evaluate_nll, make_dataset, train
+from musiclib.lm.data import make_dataset
+from musiclib.lm.lstm import build_lstm, config_for
+from musiclib.lm.ngram import NGramModel, UnigramModel
+from musiclib.lm.training import evaluate_nll, train
 
 REPO = Path(__file__).resolve().parents[1]
 CYCLE = np.array([4, 5, 6, 7, 8, 9, 10, 11], dtype=np.int32)
@@ -250,7 +251,7 @@ def test_evaluate_nll_for_one_prediction_per_window_models():
 
 def test_training_windows_include_every_tune_start(monkeypatch, tmp_path):
     """train() must feed windows that open at each tune's BOS (as generation starts)."""
-    import musiclib.training as training
+    import musiclib.lm.training as training
 
     seen = {}
     original = training._window_pipeline

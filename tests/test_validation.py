@@ -13,9 +13,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from musiclib import analysis, audio, cli, datasets, generate, io, pipeline, split, training
+from musiclib import audio, cli, datasets, gan, io, lm, pipeline, split
 from musiclib.encoding import get_encoding
-from musiclib.models import gan, lstm
 from musiclib.prepare import PrepareConfig
 from musiclib.tune import Tempo, Track, Tune, make_notes
 
@@ -28,11 +27,11 @@ def _load(**kwargs):
 
 def _make_dataset(**kwargs):
     args = dict(sequence_length=2, batch_size=1, shuffle=True, seed=0, loss_on="all")
-    return lambda tmp_path: training.make_dataset([[1, 2, 3, 4]], **{**args, **kwargs})
+    return lambda tmp_path: lm.make_dataset([[1, 2, 3, 4]], **{**args, **kwargs})
 
 
 def _sample(**kwargs):
-    return lambda tmp_path: generate.sample_tokens(None, **{"max_tokens": 8, **kwargs})
+    return lambda tmp_path: lm.sample_tokens(None, **{"max_tokens": 8, **kwargs})
 
 
 def _settings(**kwargs):
@@ -102,7 +101,7 @@ CASES = [
     ("sample-top-k-zero", _sample(top_k=0), ValueError, ["top_k", "positive integer"]),
     ("sample-greedy-type", _sample(greedy="yes"), ValueError, ["greedy", "True or False"]),
     ("sample-seed-negative", _sample(seed=-3), ValueError, ["seed", "non-negative integer"]),
-    ("generate-midi-unknown-option", lambda t: generate.generate_midi(None, t / "x.mid", temprature=1.0), TypeError,
+    ("generate-midi-unknown-option", lambda t: lm.generate_midi(None, t / "x.mid", temprature=1.0), TypeError,
      ["temprature"]),
     # training
     ("make-dataset-sequence-length", _make_dataset(sequence_length=0), ValueError,
@@ -114,24 +113,24 @@ CASES = [
     ("make-dataset-seed", _make_dataset(seed="a"), ValueError, ["seed", "non-negative integer"]),
     ("make-dataset-shuffle", _make_dataset(shuffle="yes"), ValueError, ["shuffle", "True or False"]),
     ("make-dataset-drop-remainder", _make_dataset(drop_remainder=None), ValueError, ["drop_remainder", "True or False"]),
-    ("train-config-type", lambda t: training.train(None, {"epochs": 1}, [], [], out_dir=t), TypeError,
+    ("train-config-type", lambda t: lm.train(None, {"epochs": 1}, [], [], out_dir=t), TypeError,
      ["config", "LSTMConfig"]),
     # models
-    ("lstm-vocab-size", lambda t: lstm.LSTMConfig(vocab_size=0), ValueError, ["vocab_size", "positive integer"]),
-    ("lstm-units", lambda t: lstm.LSTMConfig(vocab_size=9, lstm_units=(0,)), ValueError,
+    ("lstm-vocab-size", lambda t: lm.LSTMConfig(vocab_size=0), ValueError, ["vocab_size", "positive integer"]),
+    ("lstm-units", lambda t: lm.LSTMConfig(vocab_size=9, lstm_units=(0,)), ValueError,
      ["lstm_units", "positive integer"]),
-    ("lstm-dropout", lambda t: lstm.LSTMConfig(vocab_size=9, dropout=1.0), ValueError, ["dropout", "[0, 1)"]),
-    ("lstm-loss-on", lambda t: lstm.LSTMConfig(vocab_size=9, loss_on="first"), ValueError, ["loss_on", "'all', 'last'"]),
-    ("lstm-learning-rate-bool", lambda t: lstm.LSTMConfig(vocab_size=9, learning_rate=True), ValueError,
+    ("lstm-dropout", lambda t: lm.LSTMConfig(vocab_size=9, dropout=1.0), ValueError, ["dropout", "[0, 1)"]),
+    ("lstm-loss-on", lambda t: lm.LSTMConfig(vocab_size=9, loss_on="first"), ValueError, ["loss_on", "'all', 'last'"]),
+    ("lstm-learning-rate-bool", lambda t: lm.LSTMConfig(vocab_size=9, learning_rate=True), ValueError,
      ["learning_rate", "positive finite number"]),
-    ("lstm-clipnorm-inf", lambda t: lstm.LSTMConfig(vocab_size=9, clipnorm=math.inf), ValueError,
+    ("lstm-clipnorm-inf", lambda t: lm.LSTMConfig(vocab_size=9, clipnorm=math.inf), ValueError,
      ["clipnorm", "positive finite number or None"]),
-    ("lstm-patience", lambda t: lstm.LSTMConfig(vocab_size=9, patience=-1), ValueError,
+    ("lstm-patience", lambda t: lm.LSTMConfig(vocab_size=9, patience=-1), ValueError,
      ["patience", "non-negative integer"]),
-    ("lstm-preset-name", lambda t: lstm.config_for("huge", 9), ValueError, ["preset", "default", "paper", "tiny"]),
-    ("lstm-override-name", lambda t: lstm.config_for("tiny", 9, layers=3), ValueError,
+    ("lstm-preset-name", lambda t: lm.config_for("huge", 9), ValueError, ["preset", "default", "paper", "tiny"]),
+    ("lstm-override-name", lambda t: lm.config_for("tiny", 9, layers=3), ValueError,
      ["layers", "allowed", "lstm_units"]),
-    ("lstm-from-dict-key", lambda t: lstm.LSTMConfig.from_dict({"vocab_size": 9, "units": 3}), ValueError,
+    ("lstm-from-dict-key", lambda t: lm.LSTMConfig.from_dict({"vocab_size": 9, "units": 3}), ValueError,
      ["units", "allowed"]),
     ("gan-n-bars", lambda t: gan.GANConfig(n_bars=0), ValueError, ["n_bars"]),
     ("gan-architecture", lambda t: gan.GANConfig(architecture="transformer"), ValueError,
@@ -149,16 +148,16 @@ CASES = [
     ("render-tune-type", lambda t: audio.render("tune.mid", backend="additive"), TypeError, ["tune", "Tune"]),
     ("render-too-long", lambda t: audio.render(_hours_long_tune(), backend="additive"), ValueError,
      ["'long'", "9,001 s", "rendering limit of 3,600 s"]),
-    ("spectrogram-sample-rate", lambda t: analysis.SpectrogramConfig(sample_rate=0), ValueError,
+    ("spectrogram-sample-rate", lambda t: audio.SpectrogramConfig(sample_rate=0), ValueError,
      ["sample_rate", "integer >= 1000"]),
-    ("spectrogram-n-mels-type", lambda t: analysis.SpectrogramConfig(n_mels="a"), ValueError, ["n_mels", "integer"]),
-    ("spectrogram-hop-length", lambda t: analysis.SpectrogramConfig(hop_length=5000), ValueError,
+    ("spectrogram-n-mels-type", lambda t: audio.SpectrogramConfig(n_mels="a"), ValueError, ["n_mels", "integer"]),
+    ("spectrogram-hop-length", lambda t: audio.SpectrogramConfig(hop_length=5000), ValueError,
      ["hop_length", "n_fft"]),
-    ("spectrogram-unknown-name", lambda t: analysis.SpectrogramConfig(fmax=8000), TypeError, ["fmax"]),
-    ("excerpt-seconds", lambda t: analysis.excerpt(np.zeros(100), sample_rate=100, seconds=-1), ValueError,
+    ("spectrogram-unknown-name", lambda t: audio.SpectrogramConfig(fmax=8000), TypeError, ["fmax"]),
+    ("excerpt-seconds", lambda t: audio.excerpt(np.zeros(100), sample_rate=100, seconds=-1), ValueError,
      ["seconds", "positive finite number"]),
-    ("chroma-kind", lambda t: analysis.chroma(np.zeros(2048), kind="x"), ValueError, ["kind", "'stft', 'cqt'"]),
-    ("render-set-max-seconds", lambda t: analysis.render_set([], renderer=None, max_seconds=-1), ValueError,
+    ("chroma-kind", lambda t: audio.chroma(np.zeros(2048), kind="x"), ValueError, ["kind", "'stft', 'cqt'"]),
+    ("render-set-max-seconds", lambda t: audio.render_set([], renderer=None, max_seconds=-1), ValueError,
      ["max_seconds", "positive number or None"]),
     # the pipeline and notebook settings
     ("pipeline-name", lambda t: pipeline.PipelineConfig(name="a/b"), ValueError, ["name", "plain folder name"]),

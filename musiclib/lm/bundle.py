@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from musiclib._files import atomic_write, read_json, write_json
-from musiclib.models.lstm import LSTMConfig
-from musiclib.training import quiet_keras_saving
+from musiclib._keras import quiet_keras_saving
+from musiclib.lm.lstm import LSTMConfig
 
 __all__ = [
     "Bundle",
@@ -81,7 +81,7 @@ class Bundle:
     model
         The Keras model (not compiled: for inference and evaluation).
     config
-        Its :class:`~musiclib.models.LSTMConfig`.
+        Its :class:`~musiclib.lm.lstm.LSTMConfig`.
     vocab
         The :class:`~musiclib.encoding.Vocabulary` the model predicts.
     encoding
@@ -188,7 +188,7 @@ def save_bundle(
     model
         The trained Keras model.
     config
-        The :class:`~musiclib.models.LSTMConfig` it was built with.
+        The :class:`~musiclib.lm.lstm.LSTMConfig` it was built with.
     vocab
         The :class:`~musiclib.encoding.Vocabulary` it predicts.
     encoding_config

@@ -1,7 +1,7 @@
 """Data-parallel training of the LSTM language model with ``tf.distribute``.
 
 Why a second training loop
-    :func:`musiclib.training.train` runs Keras's ``model.fit``. That works under the
+    :func:`musiclib.lm.training.train` runs Keras's ``model.fit``. That works under the
     default strategy and under ``tf.distribute.MirroredStrategy`` (several GPUs of one
     host: pass ``strategy=`` to it), but Keras 3's ``fit`` fails under
     ``tf.distribute.MultiWorkerMirroredStrategy`` (keras-team/keras#20585, TF 2.21 +
@@ -12,7 +12,7 @@ Why a second training loop
     ``TF_CONFIG``).
 
 What it computes
-    Exactly the optimisation of :func:`musiclib.training.train`, split over replicas:
+    Exactly the optimisation of :func:`musiclib.lm.training.train`, split over replicas:
     the same windows (``sequence_length + 1`` tokens, the same stride and tune-start
     windows), the same global batches in the same order (the shuffle is a function of
     ``(seed, epoch)``), the same loss (mean from-logits cross-entropy over every target
@@ -32,14 +32,14 @@ What it computes
 What it leaves out
     No early stopping, no best checkpoint, no resume after a kill: it runs exactly
     ``epochs`` epochs and saves the final model. Score that with
-    :func:`musiclib.training.evaluate_nll` as usual.
+    :func:`musiclib.lm.training.evaluate_nll` as usual.
 
 Running several workers
     Every worker runs the same program with its own ``TF_CONFIG``, for example::
 
         TF_CONFIG='{"cluster": {"worker": ["host0:12345", "host1:12345"]},
                     "task": {"type": "worker", "index": 0}}' \\
-            python -m musiclib.distributed --config config.json --tokens tokens.npz --out-dir runs/dist
+            python -m musiclib.lm.distributed --config config.json --tokens tokens.npz --out-dir runs/dist
 
     (``index`` 1 on the second host). Worker 0 is the chief: it writes
     ``history.json``/``history.csv``, ``config.json`` and ``model.keras`` to
@@ -64,8 +64,8 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from musiclib._files import atomic_write, read_json, write_json
-from musiclib.models.lstm import LSTMConfig
-from musiclib.training import (
+from musiclib.lm.lstm import LSTMConfig
+from musiclib.lm.training import (
     HISTORY_FILE,
     _check_data_args,
     _default_stride,
@@ -173,7 +173,7 @@ def save_tokens(
 
     The file holds ``train`` (all tunes concatenated, int32) and ``train_lengths``
     (tokens per tune), and the same for ``valid`` when given; :func:`load_tokens`
-    reads it back. It is what ``python -m musiclib.distributed --tokens`` reads.
+    reads it back. It is what ``python -m musiclib.lm.distributed --tokens`` reads.
     """
     arrays: dict[str, np.ndarray] = {}
     for name, tunes in (("train", train), ("valid", valid)):
@@ -196,7 +196,7 @@ def load_tokens(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
                 bounds = np.cumsum(data[f"{name}_lengths"])[:-1]
                 out[name] = np.split(data[name].astype(np.int32), bounds)
     if "train" not in out:
-        raise ValueError(f"{path} holds no 'train' tokens (write it with musiclib.distributed.save_tokens)")
+        raise ValueError(f"{path} holds no 'train' tokens (write it with musiclib.lm.distributed.save_tokens)")
     return out
 
 
@@ -217,7 +217,7 @@ class DistributedResult(NamedTuple):
 
 
 def _pre_reduced_adam(config: LSTMConfig):
-    """Adam (as :func:`musiclib.training.train` sets it up) that takes gradients the
+    """Adam (as :func:`musiclib.lm.training.train` sets it up) that takes gradients the
     caller has already summed over replicas.
 
     Keras's TensorFlow optimizer clips the gradients it is given and then sums them
@@ -233,7 +233,7 @@ def _pre_reduced_adam(config: LSTMConfig):
     if not hasattr(keras.optimizers.Adam, "_all_reduce_sum_gradients"):
         raise RuntimeError(
             "this Keras version's optimizer has no _all_reduce_sum_gradients; "
-            "musiclib.distributed needs the TensorFlow backend of Keras 3"
+            "musiclib.lm.distributed needs the TensorFlow backend of Keras 3"
         )
     return PreReducedAdam(learning_rate=config.learning_rate, clipnorm=config.clipnorm)
 
@@ -259,7 +259,7 @@ def train_distributed(
     deterministic: bool = True,
     verbose: int = 1,
 ) -> DistributedResult:
-    """Train a :func:`~musiclib.models.build_lstm` model with a custom data-parallel loop.
+    """Train a :func:`~musiclib.lm.lstm.build_lstm` model with a custom data-parallel loop.
 
     Parameters
     ----------
@@ -279,7 +279,7 @@ def train_distributed(
         its scope here.
     valid_sequences
         Validation tunes: ``val_loss`` (mean cross-entropy per target token, as
-        :func:`musiclib.training.train` reports it) is computed after every epoch, by
+        :func:`musiclib.lm.training.train` reports it) is computed after every epoch, by
         every worker from its own (identical) copy of the weights.
     epochs
         Epochs to run (default ``config.epochs``). There is no early stopping.
@@ -289,9 +289,9 @@ def train_distributed(
     seed
         Seed of the weight initialisation and the shuffle (default ``config.seed``).
     train_stride, valid_stride
-        Window strides, as in :func:`musiclib.training.train`.
+        Window strides, as in :func:`musiclib.lm.training.train`.
     deterministic
-        Enable TensorFlow op determinism, as :func:`musiclib.training.train` does.
+        Enable TensorFlow op determinism, as :func:`musiclib.lm.training.train` does.
     verbose
         1: one line per epoch from the chief; 0: silent.
 
@@ -313,7 +313,7 @@ def train_distributed(
     import keras
     import tensorflow as tf
 
-    from musiclib.models.lstm import build_lstm
+    from musiclib.lm.lstm import build_lstm
 
     if not isinstance(config, LSTMConfig):
         raise TypeError(f"config must be an LSTMConfig, got {type(config).__name__}")
@@ -505,7 +505,7 @@ def _validation(model, config: LSTMConfig, valid_sequences, *, stride: int):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m musiclib.distributed",
+        prog="python -m musiclib.lm.distributed",
         description=(
             "One worker of data-parallel LSTM training. Start the same command on every "
             "host with its own TF_CONFIG (MultiWorkerMirroredStrategy); without TF_CONFIG it "
@@ -513,7 +513,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--config", required=True, help="LSTMConfig as JSON (LSTMConfig.to_dict)")
-    parser.add_argument("--tokens", required=True, help=".npz from musiclib.distributed.save_tokens")
+    parser.add_argument("--tokens", required=True, help=".npz from musiclib.lm.distributed.save_tokens")
     parser.add_argument("--out-dir", required=True, help="run folder (written by the chief only)")
     parser.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
     parser.add_argument("--batch-size", type=int, default=None, help="global batch size (override)")
@@ -526,7 +526,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m musiclib.distributed`` (see the module docs)."""
+    """Entry point of ``python -m musiclib.lm.distributed`` (see the module docs)."""
     args = _parser().parse_args(argv)
     began = time.perf_counter()
     strategy = strategy_from_environment()  # first: MultiWorkerMirroredStrategy must precede other TF work

@@ -41,7 +41,7 @@ Training (:class:`MusicGAN`)
     are updated inside one ``train_step``, nothing is ever "frozen", so the Keras 3
     trap of ``discriminator.trainable = False`` in a combined model does not arise.
     The noise of step ``i`` is a function of ``(seed, i)`` only, so a resumed run is
-    exact. :func:`musiclib.gan_training.train_gan` adds the data pipeline, a linear
+    exact. :func:`musiclib.gan.training.train_gan` adds the data pipeline, a linear
     learning-rate decay, checkpoints, metrics and sample grids.
 
 The ``"paper"`` preset keeps the seed paper's set-up as a baseline: dense networks
@@ -70,7 +70,7 @@ __all__ = [
     "LOSSES",
     "NORMS",
     "LOSS_NAMES",
-    "gan_config_for",
+    "config_for",
     "build_generator",
     "build_critic",
     "MusicGAN",
@@ -175,7 +175,7 @@ class GANConfig:
     learning_rate, beta_1, beta_2
         Adam's settings, for both networks.
     final_lr_fraction
-        :func:`musiclib.gan_training.train_gan` lowers both learning rates linearly,
+        :func:`musiclib.gan.training.train_gan` lowers both learning rates linearly,
         epoch by epoch, from ``learning_rate`` in the first epoch to
         ``learning_rate * final_lr_fraction`` in the last (1.0: constant), which
         settles the generator's samples (WGAN-GP's reference code decays to 0).
@@ -341,7 +341,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "epochs": 4,
     },
 }
-"""Named starting points for :func:`gan_config_for`: field values that differ from
+"""Named starting points for :func:`config_for`: field values that differ from
 :class:`GANConfig`'s defaults."""
 # The walkthrough's budget (what `make run` trains): the default networks for 4 epochs,
 # the learning rate still decaying to final_lr_fraction over them (about 15 s per epoch on
@@ -349,7 +349,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESETS["short"] = {**PRESETS["default"], "epochs": 4}
 
 
-def gan_config_for(preset: str, **overrides: Any) -> GANConfig:
+def config_for(preset: str, **overrides: Any) -> GANConfig:
     """A :class:`GANConfig` from a preset plus keyword overrides (``epochs=...``, ``seed=...``)."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
@@ -548,7 +548,7 @@ class MusicGAN(keras.Model):
     -----
     Call :meth:`compile` (no arguments needed: two Adam optimizers are made from the
     config) and then ``fit`` on batches of ``critic_steps * batch_size`` real phrases
-    (``float32`` in {0, 1}); :func:`musiclib.gan_training.train_gan` does all of this.
+    (``float32`` in {0, 1}); :func:`musiclib.gan.training.train_gan` does all of this.
     The noise of training step ``i`` depends only on ``(config.seed, i)``, so a run
     resumed from a backup draws the same noise as an uninterrupted one.
     """

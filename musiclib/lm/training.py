@@ -14,7 +14,7 @@ Training
     training throughput, rewritten atomically after every epoch.
 Scoring
     :func:`evaluate_nll` gives nats per token over exactly the tokens the n-gram
-    baselines of :mod:`musiclib.baselines` are scored on.
+    baselines of :mod:`musiclib.lm.ngram` are scored on.
 
 Determinism: :func:`train` calls ``tf.config.experimental.enable_op_determinism()``
 by default (``deterministic=True``). On CPU TensorFlow is then bit-reproducible
@@ -34,259 +34,78 @@ import io
 import json
 import math
 import os
-import shutil
-import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from musiclib._files import atomic_write, read_json, write_json
-from musiclib.models.lstm import LOSS_ON_CHOICES, LSTMConfig
+from musiclib._keras import _save_keras_atomically, atomic_backup_and_restore
+from musiclib.lm.data import (
+    _check_data_args,
+    _default_stride,
+    _window_pipeline,
+    concatenate,
+    window_starts,
+    with_tune_starts,
+)
+from musiclib.lm.lstm import LSTMConfig
 
 __all__ = [
-    "make_dataset",
     "train",
     "evaluate_nll",
-    "concatenate",
-    "window_starts",
-    "count_windows",
     "HISTORY_FILE",
     "HISTORY_CSV",
     "CHECKPOINT_DIR",
     "BACKUP_DIR",
 ]
 
+
 HISTORY_FILE = "history.json"
+
+
 HISTORY_CSV = "history.csv"
+
+
 CHECKPOINT_DIR = "checkpoints"
+
+
 BACKUP_DIR = "backup"
+
+
 TENSORBOARD_DIR = "tensorboard"
+
+
 BEST_CHECKPOINT = "best.keras"
+
+
 LAST_CHECKPOINT = "last.keras"
+
+
 _BACKUP_METADATA = "training_metadata.json"  # written by keras.callbacks.BackupAndRestore
+
+
 _BEST_WEIGHTS = "early_stopping_best.npz"
+
+
 _RUN_FINGERPRINT = "run_fingerprint.json"
+
+
 _SEED_STATE_SUFFIX = "seed_generator_state"
+
+
 _MONITOR = "val_loss"
-_ARRAY_COPY_WARNING = "__array__ implementation doesn't accept a copy keyword"
+
+
 _EVAL_PAD_ID = 0  # PAD: fills short windows and ragged batches in evaluate_nll
+
+
 _NOT_SCORED = -1  # target placeholder for padding positions in evaluate_nll
+
+
 _EVAL_WIDTH_STEP = 64  # evaluate_nll pads batch widths to a multiple of this
-
-
-# ----------------------------------------------------------------------------- data
-
-
-def concatenate(sequences: Iterable[Sequence[int] | np.ndarray]) -> np.ndarray:
-    """Join tunes into one int32 token stream (their BOS/EOS tokens separate them)."""
-    arrays = [np.asarray(seq, dtype=np.int32).reshape(-1) for seq in sequences]
-    if not arrays:
-        raise ValueError("sequences is empty: give at least one tune")
-    return np.concatenate(arrays)
-
-
-def window_starts(n_tokens: int, *, sequence_length: int, stride: int) -> np.ndarray:
-    """Start offsets of every full window of ``sequence_length + 1`` tokens."""
-    return np.arange(0, max(n_tokens - sequence_length, 0), stride, dtype=np.int64)
-
-
-def with_tune_starts(
-    starts: np.ndarray, sequences: Sequence[np.ndarray], *, n_tokens: int, sequence_length: int
-) -> np.ndarray:
-    """Add a window that starts at every tune's BOS to the regular grid of ``starts``.
-
-    Generation and :func:`evaluate_nll` start each tune from a blank recurrent state;
-    windows cut on a regular grid almost never begin at a BOS, so without these the
-    model would rarely see how a tune opens from a blank state (it then often skips
-    the meter and the first bar line).
-    """
-    offsets = np.cumsum([0] + [len(seq) for seq in sequences[:-1]]).astype(np.int64)
-    offsets = offsets[offsets < n_tokens - sequence_length]
-    return np.union1d(starts, offsets)
-
-
-def count_windows(n_tokens: int, *, sequence_length: int, stride: int) -> int:
-    """Number of windows :func:`make_dataset` cuts from ``n_tokens`` tokens."""
-    return len(window_starts(n_tokens, sequence_length=sequence_length, stride=stride))
-
-
-def _default_stride(loss_on: str, sequence_length: int) -> int:
-    # "all": non-overlapping windows, every token is a target exactly once.
-    # "last": a window at every position, like the tutorial.
-    return sequence_length if loss_on == "all" else 1
-
-
-def _check_data_args(sequence_length: int, batch_size: int, loss_on: str, stride: int | None) -> None:
-    for name, value in (("sequence_length", sequence_length), ("batch_size", batch_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if loss_on not in LOSS_ON_CHOICES:
-        raise ValueError(f"loss_on must be one of {LOSS_ON_CHOICES}, got {loss_on!r}")
-    if stride is not None and (not isinstance(stride, int) or isinstance(stride, bool) or stride < 1):
-        raise ValueError(f"stride must be a positive integer or None, got {stride!r}")
-
-
-def _window_pipeline(
-    stream: np.ndarray,
-    starts: np.ndarray,
-    *,
-    sequence_length: int,
-    batch_size: int,
-    shuffle: bool,
-    seed: int,
-    loss_on: str,
-    epochs: tuple[int, int],
-    drop_remainder: bool,
-):
-    import tensorflow as tf
-
-    stream_t = tf.constant(stream, dtype=tf.int32)
-    starts_t = tf.constant(starts, dtype=tf.int64)
-    offsets = tf.range(sequence_length + 1, dtype=tf.int64)
-
-    def one_epoch(epoch):
-        order = starts_t
-        if shuffle:
-            key = tf.stack([tf.constant(seed, tf.int64), epoch])
-            order = tf.random.experimental.stateless_shuffle(starts_t, seed=key)
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop_remainder)
-
-    def to_examples(batch_starts):
-        windows = tf.gather(stream_t, batch_starts[:, None] + offsets)
-        targets = windows[:, 1:] if loss_on == "all" else windows[:, -1]
-        return windows[:, :-1], targets
-
-    first, stop = epochs
-    dataset = tf.data.Dataset.range(first, stop).flat_map(one_epoch)
-    return dataset.map(to_examples, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-
-def make_dataset(
-    sequences: Iterable[Sequence[int] | np.ndarray],
-    *,
-    sequence_length: int,
-    batch_size: int,
-    shuffle: bool,
-    seed: int,
-    loss_on: str,
-    stride: int | None = None,
-    epoch: int = 0,
-    drop_remainder: bool = False,
-):
-    """One epoch of training windows as a ``tf.data.Dataset``.
-
-    Parameters
-    ----------
-    sequences
-        Tunes as int arrays, each ``BOS ... EOS``. They are concatenated in order.
-    sequence_length
-        Inputs per window; windows hold ``sequence_length + 1`` tokens.
-    batch_size
-        Windows per batch.
-    shuffle
-        Shuffle the windows (by start offset).
-    seed
-        Shuffle seed. The order depends only on ``(seed, epoch)``.
-    loss_on
-        ``"all"``: targets are the inputs shifted by one, ``[batch, sequence_length]``.
-        ``"last"``: the target is the token after the window, ``[batch]``.
-    stride
-        Distance between window starts. Default: ``sequence_length`` for ``"all"``
-        (each token is a target once), 1 for ``"last"`` (a window at every position,
-        as in the tutorial); a larger stride sub-samples.
-    epoch
-        Which epoch's shuffle order to produce.
-    drop_remainder
-        Drop the last, smaller batch.
-
-    Returns
-    -------
-    tf.data.Dataset
-        Batches ``(inputs int32 [batch, sequence_length], targets int32)``.
-
-    Raises
-    ------
-    ValueError
-        For bad arguments, or when the tunes hold fewer than ``sequence_length + 1``
-        tokens in all.
-    """
-    _check_data_args(sequence_length, batch_size, loss_on, stride)
-    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
-        raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    for name, flag in (("shuffle", shuffle), ("drop_remainder", drop_remainder)):
-        if not isinstance(flag, bool):
-            raise ValueError(f"{name} must be True or False, got {flag!r}")
-    sequences = [np.asarray(seq, dtype=np.int32).reshape(-1) for seq in sequences]
-    stream = concatenate(sequences)
-    stride = _default_stride(loss_on, sequence_length) if stride is None else stride
-    starts = window_starts(len(stream), sequence_length=sequence_length, stride=stride)
-    if loss_on == "all":
-        starts = with_tune_starts(starts, sequences, n_tokens=len(stream), sequence_length=sequence_length)
-    if not len(starts):
-        raise ValueError(
-            f"the sequences hold {len(stream)} tokens, too few for one window of "
-            f"sequence_length + 1 = {sequence_length + 1}; use a smaller sequence_length or more tunes"
-        )
-    return _window_pipeline(
-        stream,
-        starts,
-        sequence_length=sequence_length,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        loss_on=loss_on,
-        epochs=(epoch, epoch + 1),
-        drop_remainder=drop_remainder,
-    )
-
-
-# ----------------------------------------------------------------------------- callbacks
-
-
-@contextlib.contextmanager
-def quiet_keras_saving() -> Iterator[None]:
-    """Silence the NumPy 2 ``__array__ ... copy keyword`` DeprecationWarning that Keras
-    3.15's saving code triggers on TensorFlow variables (harmless; one per variable)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_ARRAY_COPY_WARNING, category=DeprecationWarning)
-        yield
-
-
-def atomic_backup_and_restore(backup_dir: Path):
-    """Keras's ``BackupAndRestore`` for ``backup_dir``, writing its weights and metadata atomically."""
-    import keras
-
-    class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-        def _save_model(self) -> None:
-            _save_keras_atomically(Path(self._weights_path), lambda p: self.model.save_weights(p))
-            write_json(self._training_metadata_path, {"epoch": self._current_epoch, "batch": 0})
-
-    return AtomicBackupAndRestore(str(backup_dir), double_checkpoint=False)
-
-
-def _save_keras_atomically(path: Path, save: Callable[[Path], None]) -> None:
-    """Run a Keras saver on a temporary file with the right suffix, then rename it.
-
-    Keras insists on ``.keras`` / ``.weights.h5`` suffixes, which a ``*.tmp`` name from
-    :func:`musiclib._files.atomic_path` would break, so the temporary file lives in a
-    temporary folder beside ``path`` under its final name.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        tmp = tmp_dir / path.name
-        with quiet_keras_saving():
-            save(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 def _make_callbacks(
@@ -448,9 +267,6 @@ def _resume_point(out_dir: Path) -> tuple[int, dict[str, list], int]:
     return start, prior, (max(sessions) + 1 if sessions else 1)
 
 
-# ----------------------------------------------------------------------------- training
-
-
 def train(
     model,
     config: LSTMConfig,
@@ -466,14 +282,14 @@ def train(
     callbacks: Sequence[Any] = (),
     strategy: Any = None,
 ) -> dict[str, list]:
-    """Train a :func:`~musiclib.models.build_lstm` model; resumable after a kill.
+    """Train a :func:`~musiclib.lm.lstm.build_lstm` model; resumable after a kill.
 
     Parameters
     ----------
     model
         The Keras model (compiled here).
     config
-        Its :class:`~musiclib.models.LSTMConfig`: learning rate, clipnorm, batch size,
+        Its :class:`~musiclib.lm.lstm.LSTMConfig`: learning rate, clipnorm, batch size,
         epochs, patience, seed, window length and ``loss_on``.
     train_sequences, valid_sequences
         Tunes as int arrays ``BOS ... EOS``.
@@ -503,7 +319,7 @@ def train(
         inside ``with strategy.scope():``; it is compiled under that scope here and
         ``batch_size`` is the global batch. ``MultiWorkerMirroredStrategy`` is refused
         (Keras 3's ``fit`` fails under it, keras-team/keras#20585): use
-        :func:`musiclib.distributed.train_distributed`. With several replicas Keras
+        :func:`musiclib.lm.distributed.train_distributed`. With several replicas Keras
         clips each replica's gradient before summing them, so ``clipnorm`` acts
         differently from one device (``train_distributed`` clips after the sum).
 
@@ -650,16 +466,13 @@ def _check_strategy(model, strategy: Any) -> None:
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         raise ValueError(
             "train() runs Keras's model.fit, which fails under MultiWorkerMirroredStrategy in Keras 3 "
-            "(keras-team/keras#20585); train with musiclib.distributed.train_distributed instead"
+            "(keras-team/keras#20585); train with musiclib.lm.distributed.train_distributed instead"
         )
     if getattr(model, "distribute_strategy", None) is not strategy:
         raise ValueError(
             "the model was not built under this strategy: build it inside `with strategy.scope():` "
             "and pass the same strategy"
         )
-
-
-# ----------------------------------------------------------------------------- scoring
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -680,12 +493,12 @@ def evaluate_nll(
 
     Scored tokens: every token after the BOS of each tune (``tune[1:]``, EOS included),
     each predicted from its own tune's earlier tokens. These are exactly the tokens
-    :meth:`musiclib.baselines.NGramModel.nll` scores, so the numbers compare directly.
+    :meth:`musiclib.lm.ngram.NGramModel.nll` scores, so the numbers compare directly.
 
     Parameters
     ----------
     model
-        A :func:`~musiclib.models.build_lstm` model (or a loaded one).
+        A :func:`~musiclib.lm.lstm.build_lstm` model (or a loaded one).
     sequences
         Tunes as int arrays ``BOS ... EOS`` (at least two tokens each to score any).
     sequence_length

@@ -3,13 +3,13 @@
 Generation carries the LSTM's recurrent state forward one token at a time, so each new
 token costs one step of the network (the classic tutorial re-ran a whole 100-token
 window per new token). The step is computed in numpy from the Keras layers' weights
-(Keras's LSTM cell equations; tested equal to :func:`musiclib.models.build_step_model`
+(Keras's LSTM cell equations; tested equal to :func:`musiclib.lm.lstm.build_step_model`
 run by Keras), because at one token per call TensorFlow's per-call overhead costs more
 than the arithmetic.
 Sampling uses ``numpy.random.default_rng(seed)``: the same model, primer, parameters
 and seed give the same tokens, hence byte-identical MIDI files.
 
-N-gram baselines from :mod:`musiclib.baselines` generate through the same function:
+N-gram baselines from :mod:`musiclib.lm.ngram` generate through the same function:
 pass ``ModelParts(model=ngram, vocab=vocab)``.
 
 :func:`sample_many` generates many pieces at once: one step of the network advances a
@@ -62,17 +62,17 @@ _step_models: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary(
 
 
 class ModelParts(NamedTuple):
-    """What generation needs when there is no :class:`~musiclib.bundle.Bundle`.
+    """What generation needs when there is no :class:`~musiclib.lm.bundle.Bundle`.
 
     Attributes
     ----------
     model
-        A Keras model from :func:`~musiclib.models.build_lstm`, or an object with
+        A Keras model from :func:`~musiclib.lm.lstm.build_lstm`, or an object with
         ``distribution(context_ids) -> probabilities`` (the n-gram baselines).
     vocab
         The vocabulary the model predicts.
     config
-        The model's :class:`~musiclib.models.LSTMConfig` (Keras models only).
+        The model's :class:`~musiclib.lm.lstm.LSTMConfig` (Keras models only).
     encoding
         The token encoding, needed only to decode (:func:`generate_midi`).
     """
@@ -236,7 +236,7 @@ class _NumpyStep:
     """
 
     def __init__(self, model: Any, config: Any) -> None:
-        from musiclib.models.lstm import _lstm_layers
+        from musiclib.lm.lstm import _lstm_layers
 
         self.units = [units for units in config.lstm_units for _ in range(2)]
         self.embedding = np.asarray(model.get_layer("embedding").get_weights()[0], dtype=np.float32)
@@ -252,7 +252,7 @@ class _NumpyStep:
         """Whether every LSTM layer uses the activations this step computes."""
         import keras
 
-        from musiclib.models.lstm import _lstm_layers
+        from musiclib.lm.lstm import _lstm_layers
 
         try:
             layers = _lstm_layers(model, len(config.lstm_units))
@@ -293,7 +293,7 @@ def _fast_step(model: Any, config: Any) -> Any:
 
 
 def _step_model(model: Any, config: Any) -> _CompiledStep:
-    from musiclib.models.lstm import build_step_model
+    from musiclib.lm.lstm import build_step_model
 
     try:
         cached = _step_models.get(model)
@@ -364,7 +364,7 @@ def sample_tokens(
     Parameters
     ----------
     source
-        A :class:`~musiclib.bundle.Bundle`, or :class:`ModelParts` (a Keras model
+        A :class:`~musiclib.lm.bundle.Bundle`, or :class:`ModelParts` (a Keras model
         with its config, or an n-gram baseline, plus the vocabulary).
     primer
         Tokens fed before sampling starts (default ``["BOS"]``). Tokens the
@@ -479,7 +479,7 @@ def sample_many(
     Parameters
     ----------
     source
-        A :class:`~musiclib.bundle.Bundle` or :class:`ModelParts` of a Keras LSTM
+        A :class:`~musiclib.lm.bundle.Bundle` or :class:`ModelParts` of a Keras LSTM
         (n-gram models: use :func:`sample_tokens`).
     seeds
         One seed per sequence to generate (non-negative integers).
@@ -566,7 +566,7 @@ def generate_midi(source: Any, path: str | os.PathLike, **options: Any) -> Gener
     Parameters
     ----------
     source
-        A :class:`~musiclib.bundle.Bundle` (or :class:`ModelParts` with ``encoding``).
+        A :class:`~musiclib.lm.bundle.Bundle` (or :class:`ModelParts` with ``encoding``).
     path
         Where to write the MIDI file (atomically).
     **options

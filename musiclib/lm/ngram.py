@@ -2,7 +2,7 @@
 
 A neural model is only interesting if it beats these. Both are fitted on the training
 tunes (int arrays ``BOS ... EOS``) and scored with :meth:`NGramModel.nll` on *exactly*
-the tokens :func:`musiclib.training.evaluate_nll` scores: every token after the BOS
+the tokens :func:`musiclib.lm.training.evaluate_nll` scores: every token after the BOS
 of each tune (EOS included), each predicted from its own tune's earlier tokens.
 
 Smoothing (:class:`NGramModel`), for an n-gram of history ``h`` and token ``w``::
@@ -260,11 +260,11 @@ class NGramModel:
     ) -> list[int]:
         """Generate token ids after ``primer`` until ``eos_id`` or ``max_tokens`` new tokens.
 
-        Sampling works as in :func:`musiclib.generate.sample_tokens` (which also
+        Sampling works as in :func:`musiclib.lm.sampling.sample_tokens` (which also
         accepts these models together with a vocabulary, for string tokens and
         ``n_bars``). PAD, BOS and UNK are never sampled. Returns primer + new ids.
         """
-        from musiclib.generate import check_sampling, next_token
+        from musiclib.lm.sampling import check_sampling, next_token
 
         check_sampling(
             max_tokens=max_tokens, n_bars=None, temperature=temperature, top_k=top_k, top_p=top_p,

@@ -1,0 +1,47 @@
+"""Audio: rendering tunes with a SoundFont synthesizer (fallback: additive synthesis) and the
+librosa features of rendered music, per piece and per set.
+
+    import musiclib as ml
+    rendered = ml.audio.render(tune)
+    picture = ml.audio.log_mel(ml.audio.excerpt(rendered.audio, sample_rate=rendered.sample_rate))
+"""
+
+from musiclib._lazy import attach
+
+_SUBMODULES = ('synthesis', 'features', 'sets')
+
+_EXPORTS = {
+    "DEFAULT_SAMPLE_RATE": "synthesis",
+    "MAX_RENDER_SECONDS": "synthesis",
+    "Rendered": "synthesis",
+    "FluidSynthRenderer": "synthesis",
+    "AdditiveRenderer": "synthesis",
+    "BACKENDS": "synthesis",
+    "check_backend": "synthesis",
+    "get_renderer": "synthesis",
+    "render": "synthesis",
+    "write_wav": "synthesis",
+    "default_soundfont": "synthesis",
+    "fluidsynth_available": "synthesis",
+    "SpectrogramConfig": "features",
+    "SCALAR_FEATURES": "features",
+    "CHROMA_KINDS": "features",
+    "PITCH_CLASSES": "features",
+    "excerpt": "features",
+    "log_mel": "features",
+    "zero_crossing_rate": "features",
+    "chroma": "features",
+    "seed_features": "features",
+    "spectral_centroid": "features",
+    "onset_rate": "features",
+    "rms": "features",
+    "features": "features",
+    "SetFeatures": "sets",
+    "set_features": "sets",
+    "compare_sets": "sets",
+    "format_comparison": "sets",
+    "render_set": "sets",
+    "analyze_sets": "sets",
+}
+
+__getattr__, __dir__, __all__ = attach(__name__, submodules=_SUBMODULES, exports=_EXPORTS)

@@ -1,0 +1,50 @@
+"""Objective evaluation of symbolic music against held-out real music.
+
+Four layers, each usable on its own: per-piece features (:mod:`.features`), MGEval set
+comparison (:mod:`.mgeval`), memorisation of the training set (:mod:`.memorisation`),
+and the table (:mod:`.report`) that compares model sets (:mod:`.sets`) and baselines
+(:mod:`.baselines`: Markov chain, uniform notes) over several seeds with a real ceiling.
+
+    import musiclib as ml
+    table = ml.evaluation.table(reference, {"LSTM": ml.evaluation.lstm_set(...)}, seeds=(0, 1, 2))
+"""
+
+from musiclib._lazy import attach
+
+_SUBMODULES = ('features', 'mgeval', 'memorisation', 'baselines', 'sets', 'report')
+
+_EXPORTS = {
+    "Feature": "features",
+    "FEATURES": "features",
+    "HEADLINE_FEATURES": "features",
+    "RESOLUTION": "features",
+    "DURATION_CLASSES": "features",
+    "to_muspy": "features",
+    "excerpt": "features",
+    "melody_track": "features",
+    "melody_pitches": "features",
+    "melody_intervals": "features",
+    "piece_features": "features",
+    "set_features": "features",
+    "intra_set_distances": "mgeval",
+    "inter_set_distances": "mgeval",
+    "density": "mgeval",
+    "kl_divergence": "mgeval",
+    "overlap_area": "mgeval",
+    "compare_feature": "mgeval",
+    "compare_sets": "mgeval",
+    "SharedRunIndex": "memorisation",
+    "memorisation": "memorisation",
+    "markov_set": "baselines",
+    "uniform_set": "baselines",
+    "uniform_random_tune": "baselines",
+    "lstm_set": "sets",
+    "gan_set": "sets",
+    "model_sets": "sets",
+    "interval95": "report",
+    "table": "report",
+    "format_markdown": "report",
+    "write_table": "report",
+}
+
+__getattr__, __dir__, __all__ = attach(__name__, submodules=_SUBMODULES, exports=_EXPORTS)

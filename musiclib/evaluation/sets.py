@@ -1,0 +1,118 @@
+"""Sets of generated pieces from trained bundles, seeded per piece, for an evaluation table.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterable, Sequence
+
+from musiclib.evaluation.baselines import _check_n, _piece_seeds, markov_set, uniform_set
+from musiclib.evaluation.features import excerpt
+from musiclib.tune import Tune
+
+__all__ = [
+    "lstm_set",
+    "gan_set",
+    "model_sets",
+]
+
+
+def lstm_set(bundle: Any, n: int, *, seed: int, n_bars: int = 16, temperature: float = 1.0,
+             top_p: float | None = 0.95) -> list[Tune]:
+    """``n`` pieces of ``n_bars`` bars sampled from an LSTM bundle (from ``BOS``, as one batch), decoded."""
+    from musiclib.lm.bundle import load_bundle
+    from musiclib.lm.sampling import sample_many
+
+    if not hasattr(bundle, "model"):
+        bundle = load_bundle(bundle)
+    sequences = sample_many(bundle, seeds=_piece_seeds(seed, n), n_bars=n_bars, temperature=temperature,
+                            top_p=top_p)
+    return [bundle.encoding.decode(tokens).tune for tokens in sequences]
+
+
+def gan_set(
+    bundle: Any, n: int, *, seed: int, phrases_per_piece: int = 4, threshold: float = 0.5
+) -> list[Tune]:
+    """``n`` pieces from a GAN bundle, each ``phrases_per_piece`` generated phrases played in a row.
+
+    The GAN makes fixed-length phrases (4 bars for the default preset); joining
+    independently sampled phrases gives pieces as long as the other sets' (16 bars
+    for 4 phrases). Cells are on above ``threshold``. See
+    :func:`musiclib.gan.training.generate_gan_tunes`.
+    """
+    from musiclib.gan.bundle import generate_tunes
+
+    _check_n(n)
+    return generate_tunes(bundle, n=int(n), seed=seed, threshold=threshold,
+                              phrases_per_piece=phrases_per_piece)
+
+
+def model_sets(
+    *,
+    lstm: Any = None,
+    gan: Any = None,
+    training: Sequence[Tune],
+    reference: Sequence[Tune],
+    n: int,
+    seeds: Iterable[int],
+    n_bars: int = 16,
+    top_p: float | None = 0.95,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[dict[str, list[list[Tune]]], dict[str, list[float]]]:
+    """The sets of the standard table: LSTM, GAN, Markov and uniform, one set per seed.
+
+    Parameters
+    ----------
+    lstm, gan
+        Bundles (or their folders); a row is left out when its bundle is None.
+    training
+        Training tunes: the Markov chain is fitted on them (with the LSTM bundle's
+        encoding and vocabulary when there is one, so both model the same tokens).
+    reference
+        Held-out tunes: the uniform pieces copy their shapes (cut to ``n_bars`` bars).
+    n
+        Pieces per set.
+    seeds
+        One set per seed for every row.
+    n_bars
+        Bars per piece (GAN: ``n_bars // 4`` four-bar phrases, at least one).
+    top_p
+        Nucleus sampling for the LSTM and the Markov chain.
+    progress
+        Called with one line per set made.
+
+    Returns
+    -------
+    tuple
+        ``(sets, seconds)``: row name to one list of tunes per seed, and the seconds
+        each set took to make.
+    """
+    from musiclib.gan.bundle import load_bundle as load_gan_bundle
+    from musiclib.lm.bundle import load_bundle
+
+    _check_n(n)
+    say = progress or (lambda message: None)
+    if lstm is not None and not hasattr(lstm, "model"):
+        lstm = load_bundle(lstm)
+    if gan is not None and not hasattr(gan, "generate"):
+        gan = load_gan_bundle(gan)
+    shapes = [excerpt(tune, n_bars=n_bars) for tune in reference]
+    makers: dict[str, Callable[[int], list[Tune]]] = {}
+    if lstm is not None:
+        makers["LSTM"] = lambda seed: lstm_set(lstm, n, seed=seed, n_bars=n_bars, top_p=top_p)
+    if gan is not None:
+        makers["GAN"] = lambda seed: gan_set(gan, n, seed=seed, phrases_per_piece=max(n_bars // 4, 1))
+    tokens = {"encoding": lstm.encoding, "vocab": lstm.vocab} if lstm is not None else {}
+    makers["Markov"] = lambda seed: markov_set(training, n, seed=seed, n_bars=n_bars, top_p=top_p, **tokens)
+    makers["uniform"] = lambda seed: uniform_set(shapes, n, seed=seed)
+    sets: dict[str, list[list[Tune]]] = {name: [] for name in makers}
+    seconds: dict[str, list[float]] = {name: [] for name in makers}
+    for seed in seeds:
+        for name, make in makers.items():
+            started = time.perf_counter()
+            sets[name].append(make(int(seed)))
+            seconds[name].append(round(time.perf_counter() - started, 2))
+            say(f"seed {seed}: {n} {name} pieces in {seconds[name][-1]:.1f} s")
+    if not all(sets.values()):
+        raise ValueError("seeds is empty: give at least one seed")
+    return sets, seconds
