@@ -25,6 +25,9 @@ def attach(
     exports : mapping of str to str
         Public name -> the submodule that defines it.
     """
+    clashes = sorted(set(submodules) & set(exports))
+    if clashes:  # importing the submodule would replace the exported name on the package
+        raise ImportError(f"{package}: names both a submodule and an export: {clashes}")
     names = sorted({*submodules, *exports})
 
     def __getattr__(name: str) -> Any:

@@ -31,7 +31,7 @@ import numpy as np
 
 from musiclib import plots
 from musiclib._files import atomic_path, atomic_write, read_json
-from musiclib.audio.features import SpectrogramConfig, chroma, excerpt, log_mel, zero_crossing_rate
+from musiclib.audio.analysis import SpectrogramConfig, chroma, excerpt, log_mel, zero_crossing_rate
 from musiclib.tune import Tune
 
 __all__ = [

@@ -243,7 +243,7 @@ def mel_spectrogram(
     ``colorbar=True`` adds a colour bar labelled in dB to the axes' figure.
     Returns the ``QuadMesh``.
     """
-    from musiclib.audio.features import _librosa
+    from musiclib.audio.analysis import _librosa
 
     librosa = _librosa(display=True)
 
@@ -262,7 +262,7 @@ def mel_spectrogram(
 
 def zcr_curve(zcr: np.ndarray, *, sample_rate: int, hop_length: int, ax=None, title: str = "", **kwargs):
     """Plot a frame-wise zero-crossing rate against time in seconds. Returns the ``Line2D``."""
-    from musiclib.audio.features import _librosa
+    from musiclib.audio.analysis import _librosa
 
     librosa = _librosa()
 
@@ -282,7 +282,7 @@ def chromagram(
     cmap: str = "Blues",
 ):
     """Show a chromagram (12 pitch classes × frames, values 0–1) against time. Returns the ``QuadMesh``."""
-    from musiclib.audio.features import _librosa
+    from musiclib.audio.analysis import _librosa
 
     librosa = _librosa(display=True)
 
@@ -327,7 +327,7 @@ def mel_profiles(
 
     The x axis is in mels (band centres), labelled in Hz. Returns the list of ``Line2D``.
     """
-    from musiclib.audio.features import _librosa
+    from musiclib.audio.analysis import _librosa
 
     librosa = _librosa()
     ax = _axes(ax)

@@ -1,7 +1,9 @@
-"""benchmarks/run.py: the FLOP count against a hand count, the table/JSON plumbing, a tiny section."""
+"""benchmarks/run.py and its sections in benchmarks/speed/: the FLOP count against a hand count, the
+table/JSON plumbing, a tiny section."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import sys
@@ -13,11 +15,25 @@ from support import SHARED_DATA
 from musiclib.lm.lstm import config_for
 
 ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("musiclib_benchmarks_run", ROOT / "benchmarks" / "run.py")
+def speed():
+    """The package benchmarks/speed/, imported as run.py imports it: as ``speed``, from benchmarks/."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(BENCHMARKS))
+        for name in ("common", "load", "train", "make_run", "report"):
+            importlib.import_module(f"speed.{name}")
+        yield sys.modules["speed"]
+        for name in [name for name in sys.modules if name == "speed" or name.startswith("speed.")]:
+            sys.modules.pop(name)
+
+
+@pytest.fixture(scope="module")
+def bench(speed):
+    """benchmarks/run.py, the runner (SECTIONS, parse_sections, main), loaded by path; it shares ``speed``."""
+    spec = importlib.util.spec_from_file_location("musiclib_benchmarks_run", BENCHMARKS / "run.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -25,24 +41,24 @@ def bench():
     sys.modules.pop(spec.name, None)
 
 
-def test_lstm_flops_matches_a_hand_count(bench):
+def test_lstm_flops_matches_a_hand_count(speed):
     # One LSTM(8) over embeddings of 4, vocabulary 10, windows of 5.
     # Gates per token: 4 * 8 * (4 + 8) = 384 multiply-adds = 768 FLOP; output: 2 * 8 * 10 = 160 FLOP.
     config = config_for("tiny", 10, embedding_dim=4, lstm_units=(8,), sequence_length=5)
-    flops = bench.lstm_flops(config)
+    flops = speed.train.lstm_flops(config)
     assert flops["forward_per_window"] == 5 * 768 + 5 * 160
     assert flops["train_per_window"] == 3 * (5 * 768 + 5 * 160)
     assert flops["train_per_input_token"] == flops["train_per_predicted_token"] == 3 * (768 + 160)
 
-    last = bench.lstm_flops(config.replace(loss_on="last"))  # the output layer runs once per window
+    last = speed.train.lstm_flops(config.replace(loss_on="last"))  # the output layer runs once per window
     assert last["forward_per_window"] == 5 * 768 + 160
     assert last["train_per_predicted_token"] == 3 * (5 * 768 + 160)
 
 
-def test_lstm_flops_of_the_default_preset(bench):
+def test_lstm_flops_of_the_default_preset(speed):
     # embedding 128 -> LSTM(256) -> LSTM(256) -> 261 tokens
     per_token = 8 * 256 * (128 + 256) + 8 * 256 * (256 + 256) + 2 * 256 * 261
-    assert bench.lstm_flops(config_for("default", 261))["train_per_input_token"] == 3 * per_token
+    assert speed.train.lstm_flops(config_for("default", 261))["train_per_input_token"] == 3 * per_token
 
 
 def test_sections_parse(bench):
@@ -54,20 +70,21 @@ def test_sections_parse(bench):
         bench.parse_sections(["nope"])
 
 
-def test_paired_timings_alternate_and_count(bench):
+def test_paired_timings_alternate_and_count(speed):
     calls = []
-    times = bench.paired_timings({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3)
+    times = speed.common.paired_timings({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                                        repeats=3)
     assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-up, then the order rotates
     assert [len(v) for v in times.values()] == [3, 3]
 
 
-def test_rows_table_and_json_merge(bench, tmp_path, monkeypatch, capsys):
+def test_rows_table_and_json_merge(bench, speed, tmp_path, monkeypatch, capsys):
     def fake(settings):
-        return [bench.row("fake speed (x)", 300.0, 2.0, "x", higher_is_better=True, target=">= 100x", met=True,
-                          note="n", samples=[1.0, 2.0])]
+        return [speed.common.row("fake speed (x)", 300.0, 2.0, "x", higher_is_better=True, target=">= 100x",
+                                 met=True, note="n", samples=[1.0, 2.0])]
 
     def other(settings):
-        raise bench.Skip("no data here")
+        raise speed.common.Skip("no data here")
 
     monkeypatch.setitem(bench.SECTIONS, "fake", fake)
     monkeypatch.setitem(bench.SECTIONS, "other", other)
@@ -90,33 +107,34 @@ def test_rows_table_and_json_merge(bench, tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "nottingham" / "MIDI").is_dir(), reason="needs ../shared/data/nottingham")
-def test_encode_section_runs(bench):
-    rows = bench.bench_encode(bench.Settings.quick())
+def test_encode_section_runs(speed):
+    rows = speed.load.bench_encode(speed.common.Settings.quick())
     assert rows[0]["ours"] > 0 and rows[0]["details"]["tokens"] > 100_000
 
 
-def test_make_run_epochs_come_from_the_makefile(bench):
+def test_make_run_epochs_come_from_the_makefile(speed):
     text = (ROOT / "Makefile").read_text()
-    epochs = bench.makefile_epochs()
+    epochs = speed.make_run.makefile_epochs()
     assert ("EPOCHS ?=\n" if epochs is None else f"EPOCHS ?= {epochs}\n") in text
-    assert bench._epochs_flag() == ([] if epochs is None else ["--epochs", str(epochs)])
+    assert speed.make_run._epochs_flag() == ([] if epochs is None else ["--epochs", str(epochs)])
 
 
-def test_markdown_table_lists_every_row_with_its_note(bench):
+def test_markdown_table_lists_every_row_with_its_note(speed):
     result = {"command": "run.py --sections x", "started_at": "2026-01-01T00:00:00+00:00",
               "machine_load": {"start": [0.1, 0.1, 0.1], "end": [0.2, 0.2, 0.2]},
               "rows": [{"name": "fast thing (s)", "ours": 0.5, "baseline": 50.0, "ratio": 100.0, "target": ">= 50x",
                         "met": True, "note": "baseline: the slow way"},
                        {"name": "slow thing", "skipped": "no data"}]}
-    table = bench.markdown_table(result)
+    table = speed.report.markdown_table(result)
     assert "| fast thing (s) [1] | 0.5 | 50.0 | 100.0x | >= 50x | yes |" in table
     assert "1. baseline: the slow way" in table and "skipped: no data" in table
     assert "`run.py --sections x`" in table
 
 
-def test_rerunning_a_section_keeps_the_other_rows_and_names_both_runs(bench, tmp_path, monkeypatch):
-    monkeypatch.setitem(bench.SECTIONS, "one", lambda settings: [bench.row("one (s)", 1.0, 2.0, "s", higher_is_better=False)])
-    monkeypatch.setitem(bench.SECTIONS, "two", lambda settings: [bench.row("two (s)", 3.0, 4.0, "s", higher_is_better=False)])
+def test_rerunning_a_section_keeps_the_other_rows_and_names_both_runs(bench, speed, tmp_path, monkeypatch):
+    row = speed.common.row
+    monkeypatch.setitem(bench.SECTIONS, "one", lambda settings: [row("one (s)", 1.0, 2.0, "s", higher_is_better=False)])
+    monkeypatch.setitem(bench.SECTIONS, "two", lambda settings: [row("two (s)", 3.0, 4.0, "s", higher_is_better=False)])
     out, markdown = tmp_path / "results.json", tmp_path / "speed.md"
     options = ["--json", str(out), "--markdown", str(markdown)]
     assert bench.main(["--sections", "one", "two", "--fresh", *options]) == 0

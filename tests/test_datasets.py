@@ -403,14 +403,14 @@ def test_unreadable_file_is_reported(tmp_path, monkeypatch):
     folder = tmp_path / "corpus"
     write_tiny_midi(folder / "a.mid", 1)
     write_tiny_midi(folder / "locked.mid", 2)
-    real_hash = datasets._hash_file
+    real_hash = datasets.loading._hash_file
 
     def locked(path, **kwargs):  # chmod cannot lock out root, who runs some CI jobs
         if Path(path).name == "locked.mid":
             raise PermissionError(13, "Permission denied")
         return real_hash(path, **kwargs)
 
-    monkeypatch.setattr(datasets, "_hash_file", locked)
+    monkeypatch.setattr(datasets.loading, "_hash_file", locked)
     corpus = datasets.load(folder, use_cache=False)
     assert [t.source for t in corpus] == ["a.mid"]
     assert corpus.skipped == [("locked.mid", "unreadable: Permission denied")]

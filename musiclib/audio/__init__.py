@@ -8,7 +8,7 @@ librosa features of rendered music, per piece and per set.
 
 from musiclib._lazy import attach
 
-_SUBMODULES = ('synthesis', 'features', 'sets')
+_SUBMODULES = ("synthesis", "analysis", "sets")
 
 _EXPORTS = {
     "DEFAULT_SAMPLE_RATE": "synthesis",
@@ -23,19 +23,19 @@ _EXPORTS = {
     "write_wav": "synthesis",
     "default_soundfont": "synthesis",
     "fluidsynth_available": "synthesis",
-    "SpectrogramConfig": "features",
-    "SCALAR_FEATURES": "features",
-    "CHROMA_KINDS": "features",
-    "PITCH_CLASSES": "features",
-    "excerpt": "features",
-    "log_mel": "features",
-    "zero_crossing_rate": "features",
-    "chroma": "features",
-    "seed_features": "features",
-    "spectral_centroid": "features",
-    "onset_rate": "features",
-    "rms": "features",
-    "features": "features",
+    "SpectrogramConfig": "analysis",
+    "SCALAR_FEATURES": "analysis",
+    "CHROMA_KINDS": "analysis",
+    "PITCH_CLASSES": "analysis",
+    "excerpt": "analysis",
+    "log_mel": "analysis",
+    "zero_crossing_rate": "analysis",
+    "chroma": "analysis",
+    "seed_features": "analysis",
+    "spectral_centroid": "analysis",
+    "onset_rate": "analysis",
+    "rms": "analysis",
+    "features": "analysis",
     "SetFeatures": "sets",
     "set_features": "sets",
     "compare_sets": "sets",

@@ -1,7 +1,7 @@
 """Audio features per *set* of pieces, and how far one set lies from another.
 
 One picture of one piece proves little: :func:`set_features` stacks the features of
-:func:`musiclib.audio.features.features` for a set of pieces, and :func:`compare_sets`
+:func:`musiclib.audio.analysis.features` for a set of pieces, and :func:`compare_sets`
 measures how far a set (generated music) lies from a reference set (held-out real
 music), feature by feature. :func:`analyze_sets` renders and describes several sets in
 one call, optionally in worker processes.
@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from musiclib.audio.features import SCALAR_FEATURES, SpectrogramConfig, _check_config, _normalised, features
+from musiclib.audio.analysis import SCALAR_FEATURES, SpectrogramConfig, _check_config, _normalised, features
 from musiclib.audio.synthesis import check_backend, get_renderer
 from musiclib.tune import Tune
 

@@ -8,7 +8,7 @@ parse cache and the loader with its skip report.
 
 from musiclib._lazy import attach
 
-_SUBMODULES = ('registry', 'checksums', 'archives', 'download', 'cache', 'corpus', 'loading')
+_SUBMODULES = ("registry", "checksums", "archives", "fetch", "cache", "corpus", "loading")
 
 _EXPORTS = {
     "DatasetError": "registry",
@@ -23,7 +23,7 @@ _EXPORTS = {
     "data_home": "registry",
     "content_checksum": "checksums",
     "safe_extract": "archives",
-    "download": "download",
+    "download": "fetch",
     "CacheRebuiltWarning": "cache",
     "PARSED_DIR": "cache",
     "corpus_fingerprint": "cache",

@@ -22,11 +22,7 @@ __all__ = [
 
 
 _MAX_EXTRACT_BYTES = 16 << 30
-
-
 _DRIVE = re.compile(r"^[A-Za-z]:")
-
-
 _MACOS_FORKS = "__MACOSX"
 
 

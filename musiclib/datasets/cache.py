@@ -32,11 +32,7 @@ __all__ = [
 
 PARSED_DIR = "parsed"
 """Sub-folder of :func:`data_home` that holds the parse cache."""
-
-
 _CACHE_FORMAT = "musiclib-parsed-corpus-v1"
-
-
 _PARSER_PACKAGE = "symusic"  # its version is part of the cache key
 
 

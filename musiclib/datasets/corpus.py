@@ -15,8 +15,6 @@ __all__ = [
 
 
 _REPORT_LINES = 20
-
-
 _ERROR_REASONS = 3
 
 

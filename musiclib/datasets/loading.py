@@ -41,7 +41,7 @@ from musiclib.datasets.archives import _MACOS_FORKS
 from musiclib.datasets.cache import PARSED_DIR, _read_cache, _write_cache, corpus_fingerprint
 from musiclib.datasets.checksums import _checksum_from_hashes, _encode_path, _hash_file, _scan
 from musiclib.datasets.corpus import _ERROR_REASONS, Corpus
-from musiclib.datasets.download import _progress_bar, _read_record, download
+from musiclib.datasets.fetch import _progress_bar, _read_record, download
 from musiclib.datasets.registry import (
     DEFAULT_DATASET,
     RECORD_NAME,
@@ -339,8 +339,6 @@ def _empty_message(layout: _Layout, skipped: list[tuple[str, str]], files: int) 
 
 MAX_AUTO_WORKERS = 4
 """Most processes ``load(workers=None)`` starts."""
-
-
 PARALLEL_MIN_FILES = 64
 """Below this many files, ``load(workers=None)`` parses in the calling process."""
 

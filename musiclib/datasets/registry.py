@@ -24,19 +24,11 @@ __all__ = [
 
 DATA_ENV_VAR = "MUSICLIB_DATA"
 """Environment variable naming the folder for downloads and the parse cache."""
-
-
 DEFAULT_DATASET = "folk"
 """The dataset :func:`load` reads when given no name."""
-
-
 RECORD_NAME = "SHA256"
 """File in a downloaded dataset's root that records the checksums of what arrived."""
-
-
 _USER_CACHE = Path("~") / ".cache" / "musiclib"
-
-
 _DOWNLOAD_CHUNK = 1 << 20
 
 

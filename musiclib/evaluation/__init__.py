@@ -1,7 +1,7 @@
 """Objective evaluation of symbolic music against held-out real music.
 
 Four layers, each usable on its own: per-piece features (:mod:`.features`), MGEval set
-comparison (:mod:`.mgeval`), memorisation of the training set (:mod:`.memorisation`),
+comparison (:mod:`.mgeval`), memorisation of the training set (:mod:`.shared_runs`),
 and the table (:mod:`.report`) that compares model sets (:mod:`.sets`) and baselines
 (:mod:`.baselines`: Markov chain, uniform notes) over several seeds with a real ceiling.
 
@@ -11,7 +11,7 @@ and the table (:mod:`.report`) that compares model sets (:mod:`.sets`) and basel
 
 from musiclib._lazy import attach
 
-_SUBMODULES = ('features', 'mgeval', 'memorisation', 'baselines', 'sets', 'report')
+_SUBMODULES = ("features", "mgeval", "shared_runs", "baselines", "sets", "report")
 
 _EXPORTS = {
     "Feature": "features",
@@ -33,8 +33,8 @@ _EXPORTS = {
     "overlap_area": "mgeval",
     "compare_feature": "mgeval",
     "compare_sets": "mgeval",
-    "SharedRunIndex": "memorisation",
-    "memorisation": "memorisation",
+    "SharedRunIndex": "shared_runs",
+    "memorisation": "shared_runs",
     "markov_set": "baselines",
     "uniform_set": "baselines",
     "uniform_random_tune": "baselines",

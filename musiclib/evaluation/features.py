@@ -38,13 +38,9 @@ __all__ = [
 
 RESOLUTION = 12
 """Ticks per quarter note of the ``muspy.Music`` objects built by :func:`to_muspy`."""
-
-
 DURATION_CLASSES = (4.0, 2.0, 1.0, 0.5, 0.25, 3.0, 1.5, 0.75, 0.375, 4 / 3, 2 / 3, 1 / 3)
 """MGEval's twelve note-length classes in quarter notes: whole, half, quarter, eighth,
 sixteenth, their dotted forms, and half-, quarter- and eighth-note triplets."""
-
-
 _MIN_SET = 2  # pieces a set needs for intra-set distances
 
 
@@ -96,8 +92,6 @@ FEATURES: dict[str, Feature] = {
 }
 """Per-piece features by name. The melody is the first pitched (non-drum) track, with
 only the highest pitch kept at each onset; "all pitched" means every non-drum track."""
-
-
 HEADLINE_FEATURES = ("pitch_class_entropy", "scale_consistency", "groove_consistency", "polyphony",
                      "mean_melodic_interval")
 """Per-piece feature means shown in the Markdown table beside the reference's values."""

@@ -30,17 +30,9 @@ __all__ = [
 
 
 _KDE_GRID = 512  # points at which the densities are evaluated
-
-
 _KDE_EXACT_MAX = 5_000  # above this many values, density() bins them first (see _binned_kde)
-
-
 _KDE_BINS = 4_096
-
-
 _KL_FLOOR = 1e-10  # smallest probability of the inter-set density in the KL sum
-
-
 _DEGENERATE_WIDTH = 0.01  # width (share of the grid span) of the bump standing in for a zero-variance KDE
 
 

@@ -25,7 +25,7 @@ from musiclib.evaluation.features import (
     melody_intervals,
     set_features,
 )
-from musiclib.evaluation.memorisation import SharedRunIndex, memorisation
+from musiclib.evaluation.shared_runs import SharedRunIndex, memorisation
 from musiclib.evaluation.mgeval import _KDE_GRID, compare_sets
 from musiclib.tune import Tune
 

@@ -8,7 +8,7 @@ resumable training, bundles and generation, and MuseGAN's metrics.
 
 from musiclib._lazy import attach
 
-_SUBMODULES = ('model', 'training', 'bundle', 'metrics')
+_SUBMODULES = ("model", "training", "bundle", "metrics")
 
 _EXPORTS = {
     "GANConfig": "model",

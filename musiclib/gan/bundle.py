@@ -36,36 +36,16 @@ __all__ = [
 
 
 HISTORY_FILE = "history.json"
-
-
 GENERATOR_FILE = "generator.keras"
-
-
 CRITIC_FILE = "critic.keras"
-
-
 CONFIG_FILE = "config.json"
-
-
 DATA_FILE = "data.json"
-
-
 METRICS_FILE = "metrics.json"
-
-
 REQUIRED_FILES = (GENERATOR_FILE, CRITIC_FILE, CONFIG_FILE, DATA_FILE, METRICS_FILE, HISTORY_FILE)
 """Files every GAN bundle has."""
-
-
 BUNDLE_FORMAT = 1
-
-
 _KIND = "musiclib.gan_bundle"
-
-
 _MODEL_TYPE = "gan"
-
-
 _DATA_KEYS = ("data_hash", "dataset")
 
 

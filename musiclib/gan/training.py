@@ -65,32 +65,14 @@ __all__ = [
 
 
 HISTORY_CSV = "history.csv"
-
-
 CHECKPOINT_DIR = "checkpoints"
-
-
 BACKUP_DIR = "backup"
-
-
 SAMPLES_DIR = "samples"
-
-
 _BACKUP_METADATA = "training_metadata.json"  # written by keras.callbacks.BackupAndRestore
-
-
 _EVAL_SEED_OFFSET = 7919  # the per-epoch metrics use latent vectors apart from training noise
-
-
 _GRID_SEED_OFFSET = 104729  # the sample grids show the same latent vectors every epoch
-
-
 _GRID_PHRASES = 4
-
-
 _REAL_REFERENCE_BARS = 2000
-
-
 _PHRASE_DIMS = 5
 
 

@@ -9,7 +9,7 @@ multi-worker trainer.
 
 from musiclib._lazy import attach
 
-_SUBMODULES = ('lstm', 'data', 'training', 'sampling', 'bundle', 'ngram', 'distributed')
+_SUBMODULES = ("lstm", "data", "training", "sampling", "bundle", "ngram", "distributed")
 
 # Names that several submodules define (CONFIG_FILE, HISTORY_FILE, MODEL_FILE) are reached
 # through their submodule, e.g. ``ml.lm.training.HISTORY_FILE``.

@@ -315,6 +315,44 @@ def train_distributed(
 
     from musiclib.lm.lstm import build_lstm
 
+    config = _run_config(config, epochs=epochs, batch_size=batch_size, seed=seed,
+                         strides=(train_stride, valid_stride))
+    strategy = strategy if strategy is not None else tf.distribute.get_strategy()
+    cluster = _cluster(strategy, config.batch_size)
+    windows = _training_windows(config, train_sequences, train_stride=train_stride)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.seed)
+
+    with strategy.scope():
+        model = build_lstm(config)
+        optimizer = _pre_reduced_adam(config)
+        optimizer.build(model.trainable_variables)
+    distributed = strategy.distribute_datasets_from_function(_sharded_dataset_fn(config, windows, cluster))
+    iterator = iter(distributed)
+    train_step = _train_step(model, optimizer, strategy, config)
+    validate = None
+    if valid_sequences is not None:
+        validate = _validation(model, config, valid_sequences, stride=valid_stride or config.sequence_length)
+
+    write_dir = Path(out_dir) if cluster.is_chief else Path(
+        tempfile.mkdtemp(prefix=f"musiclib-{cluster.task_type}-{cluster.task_id}-"))
+    write_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        write_json(write_dir / CONFIG_FILE, config.to_dict())
+        history = _run_epochs(train_step, iterator, validate, config=config, windows=windows,
+                              cluster=cluster, write_dir=write_dir, verbose=verbose)
+        # Every worker saves (chief to out_dir, the others to their temporary folder).
+        _save_keras_atomically(write_dir / MODEL_FILE, lambda p: model.save(p))
+    finally:
+        if not cluster.is_chief:
+            shutil.rmtree(write_dir, ignore_errors=True)
+    return DistributedResult(model=model, history=history, is_chief=cluster.is_chief, config=config)
+
+
+def _run_config(config: Any, *, epochs: int | None, batch_size: int | None, seed: int | None,
+                strides: tuple[int | None, int | None]) -> LSTMConfig:
+    """``config`` with the overrides applied and checked, and the strides checked against it."""
     if not isinstance(config, LSTMConfig):
         raise TypeError(f"config must be an LSTMConfig, got {type(config).__name__}")
     changes = {
@@ -323,24 +361,49 @@ def train_distributed(
         if value is not None
     }
     config = config.replace(**changes)  # validates seed too
-    _check_data_args(config.sequence_length, config.batch_size, config.loss_on, train_stride)
-    _check_data_args(config.sequence_length, config.batch_size, config.loss_on, valid_stride)
-    strategy = strategy if strategy is not None else tf.distribute.get_strategy()
+    for stride in strides:
+        _check_data_args(config.sequence_length, config.batch_size, config.loss_on, stride)
+    return config
+
+
+class _Cluster(NamedTuple):
+    """This process's place in the strategy: replicas, per-replica batch, role, worker count."""
+
+    replicas: int
+    per_replica: int
+    task_type: str
+    task_id: int
+    is_chief: bool
+    workers: int
+
+
+def _cluster(strategy, global_batch: int) -> _Cluster:
     replicas = int(strategy.num_replicas_in_sync)
-    global_batch = config.batch_size
     if global_batch % replicas:
         raise ValueError(
             f"the global batch_size {global_batch} must be a multiple of the {replicas} replicas in sync"
         )
-    per_replica = global_batch // replicas
     task_type, task_id, is_chief = worker_role(strategy)
     resolver = getattr(strategy, "cluster_resolver", None)
     workers = 1
     if resolver is not None and task_type:
         spec = resolver.cluster_spec().as_dict()
         workers = sum(len(spec.get(kind, [])) for kind in ("chief", "worker")) or 1
+    return _Cluster(replicas, global_batch // replicas, task_type, task_id, is_chief, workers)
 
-    length = config.sequence_length
+
+class _Windows(NamedTuple):
+    """The training stream, its window starts, and the steps and tokens of one epoch."""
+
+    stream: np.ndarray
+    starts: np.ndarray
+    steps_per_epoch: int
+    target_tokens: int
+    input_tokens: int
+
+
+def _training_windows(config: LSTMConfig, train_sequences: Sequence, *, train_stride: int | None) -> _Windows:
+    length, global_batch = config.sequence_length, config.batch_size
     train_sequences = [np.asarray(seq, dtype=np.int32).reshape(-1) for seq in train_sequences]
     stream = concatenate(train_sequences)
     stride = _default_stride(config.loss_on, length) if train_stride is None else train_stride
@@ -354,24 +417,27 @@ def train_distributed(
         )
     steps_per_epoch = len(starts) // global_batch
     targets_per_window = length if config.loss_on == "all" else 1
-    target_tokens = steps_per_epoch * global_batch * targets_per_window
-    input_tokens = steps_per_epoch * global_batch * length
+    return _Windows(stream, starts, steps_per_epoch, steps_per_epoch * global_batch * targets_per_window,
+                    steps_per_epoch * global_batch * length)
 
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(config.seed)
+
+def _sharded_dataset_fn(config: LSTMConfig, windows: _Windows, cluster: _Cluster):
+    """The ``dataset_fn`` of ``distribute_datasets_from_function``: every input pipeline (one
+    per worker) cuts the same global batches and keeps the rows of its local replicas, one
+    per-replica batch after another (the order in which the strategy hands them to the
+    local replicas)."""
+    import tensorflow as tf
+
+    length, replicas, per_replica = config.sequence_length, cluster.replicas, cluster.per_replica
 
     def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
-        # Every input pipeline (one per worker) cuts the same global batches and keeps
-        # the rows of its local replicas, one per-replica batch after another (the
-        # order in which the strategy hands them to the local replicas).
         local = replicas // context.num_input_pipelines
         first = context.input_pipeline_id * local
         data = _window_pipeline(
-            stream,
-            starts,
+            windows.stream,
+            windows.starts,
             sequence_length=length,
-            batch_size=global_batch,
+            batch_size=config.batch_size,
             shuffle=True,
             seed=config.seed,
             loss_on=config.loss_on,
@@ -387,12 +453,15 @@ def train_distributed(
 
         return data.map(shard).unbatch()
 
-    with strategy.scope():
-        model = build_lstm(config)
-        optimizer = _pre_reduced_adam(config)
-        optimizer.build(model.trainable_variables)
-    distributed = strategy.distribute_datasets_from_function(dataset_fn)
-    iterator = iter(distributed)
+    return dataset_fn
+
+
+def _train_step(model, optimizer, strategy, config: LSTMConfig):
+    """One compiled global step: per-replica losses and gradients, summed across replicas."""
+    import keras
+    import tensorflow as tf
+
+    global_batch = config.batch_size
 
     def replica_step(inputs, targets):
         with tf.GradientTape() as tape:
@@ -417,43 +486,36 @@ def train_distributed(
         losses = strategy.run(replica_step, args=(inputs, targets))
         return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
 
-    validate = None
-    if valid_sequences is not None:
-        validate = _validation(model, config, valid_sequences, stride=valid_stride or length)
+    return train_step
 
-    write_dir = Path(out_dir) if is_chief else Path(tempfile.mkdtemp(prefix=f"musiclib-{task_type}-{task_id}-"))
-    write_dir.mkdir(parents=True, exist_ok=True)
+
+def _run_epochs(train_step, iterator, validate, *, config: LSTMConfig, windows: _Windows, cluster: _Cluster,
+                write_dir: Path, verbose: int) -> dict[str, list]:
+    """Every epoch: the steps, the validation loss, throughput; the history rewritten each epoch."""
     history: dict[str, list] = {}
-    try:
-        write_json(write_dir / CONFIG_FILE, config.to_dict())
-        for epoch in range(config.epochs):
-            begin = time.perf_counter()
-            total = 0.0
-            for _ in range(steps_per_epoch):
-                total += float(train_step(iterator))
-            seconds = max(time.perf_counter() - begin, np.finfo(float).tiny)
-            row: dict[str, Any] = {"epoch": epoch, "loss": total / steps_per_epoch}
-            if validate is not None:
-                row["val_loss"] = validate()
-            row.update(
-                train_seconds=seconds,
-                tokens_per_s=target_tokens / seconds,
-                input_tokens_per_s=input_tokens / seconds,
-                replicas=replicas,
-                workers=workers,
-            )
-            for key, value in row.items():
-                history.setdefault(key, []).append(value)
-            _write_history(write_dir, history)
-            if verbose and is_chief:
-                shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
-                print(f"epoch {epoch + 1}/{config.epochs}: {shown}", flush=True)
-        # Every worker saves (chief to out_dir, the others to their temporary folder).
-        _save_keras_atomically(write_dir / MODEL_FILE, lambda p: model.save(p))
-    finally:
-        if not is_chief:
-            shutil.rmtree(write_dir, ignore_errors=True)
-    return DistributedResult(model=model, history=history, is_chief=is_chief, config=config)
+    for epoch in range(config.epochs):
+        begin = time.perf_counter()
+        total = 0.0
+        for _ in range(windows.steps_per_epoch):
+            total += float(train_step(iterator))
+        seconds = max(time.perf_counter() - begin, np.finfo(float).tiny)
+        row: dict[str, Any] = {"epoch": epoch, "loss": total / windows.steps_per_epoch}
+        if validate is not None:
+            row["val_loss"] = validate()
+        row.update(
+            train_seconds=seconds,
+            tokens_per_s=windows.target_tokens / seconds,
+            input_tokens_per_s=windows.input_tokens / seconds,
+            replicas=cluster.replicas,
+            workers=cluster.workers,
+        )
+        for key, value in row.items():
+            history.setdefault(key, []).append(value)
+        _write_history(write_dir, history)
+        if verbose and cluster.is_chief:
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
+            print(f"epoch {epoch + 1}/{config.epochs}: {shown}", flush=True)
+    return history
 
 
 def _validation(model, config: LSTMConfig, valid_sequences, *, stride: int):

@@ -99,6 +99,17 @@ class _Level:
         self.types = np.diff(np.append(first, codes.size)).astype(np.float64)
 
 
+def _dense_counts(level: _Level, histories: np.ndarray, size: int) -> np.ndarray:
+    """The counts ``[len(histories), size]`` of every k-gram that continues each (seen) history."""
+    lo = np.searchsorted(level.codes, histories * size)
+    lengths = np.searchsorted(level.codes, histories * size + size) - lo
+    local = np.repeat(np.arange(histories.size), lengths)
+    entry = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths) + np.repeat(lo, lengths)
+    counts = np.zeros((histories.size, size))
+    counts[local, level.codes[entry] % size] = level.counts[entry]
+    return counts
+
+
 class NGramModel:
     """Interpolated Kneser-Ney n-gram model over token ids.
 
@@ -158,36 +169,40 @@ class NGramModel:
         return self.vocab_size
 
     def _table(self, histories: np.ndarray) -> np.ndarray:
-        """Probabilities ``[len(histories), vocab]`` for full-length history codes."""
+        """Probabilities ``[len(histories), vocab]`` for full-length history codes: the
+        discounted unigram, then each higher order interpolated over the one below."""
         size = self._check_fitted()
-        rows = histories.size
+        probs = np.broadcast_to(self._unigram_probabilities(), (histories.size, size)).copy()
+        for k in range(2, self.order + 1):
+            self._interpolate_order(k, histories, probs)
+        return probs
+
+    def _unigram_probabilities(self) -> np.ndarray:
+        """Discounted continuation unigram, with the discounted mass spread uniformly."""
+        size = self._check_fitted()
         bottom = self._levels[0]
         unigram = np.zeros(size)
         unigram[bottom.codes] = np.maximum(bottom.counts - self.discount, 0.0)
         total = bottom.counts.sum()
-        unigram = (unigram + self.discount * bottom.codes.size / size) / total
-        probs = np.broadcast_to(unigram, (rows, size)).copy()
-        for k in range(2, self.order + 1):
-            level = self._levels[k - 1]
-            if not level.histories.size:
-                continue
-            suffix = histories % size ** (k - 1)
-            where = np.minimum(np.searchsorted(level.histories, suffix), level.histories.size - 1)
-            seen = np.flatnonzero(level.histories[where] == suffix)
-            if not seen.size:
-                continue
-            # scatter the counts of every seen history into a dense [seen, vocab] block
-            lo = np.searchsorted(level.codes, suffix[seen] * size)
-            lengths = np.searchsorted(level.codes, suffix[seen] * size + size) - lo
-            local = np.repeat(np.arange(seen.size), lengths)
-            entry = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths) + np.repeat(lo, lengths)
-            counts = np.zeros((seen.size, size))
-            counts[local, level.codes[entry] % size] = level.counts[entry]
-            totals = level.totals[where[seen]][:, None]
-            types = level.types[where[seen]][:, None]
-            mass = np.maximum(counts - self.discount, 0.0) + self.discount * types * probs[seen]
-            probs[seen] = mass / totals
-        return probs
+        return (unigram + self.discount * bottom.codes.size / size) / total
+
+    def _interpolate_order(self, k: int, histories: np.ndarray, probs: np.ndarray) -> None:
+        """Replace, in place, the rows of ``probs`` whose (k-1)-token history was seen in
+        training by that order's discounted counts plus back-off mass times the rows."""
+        size = self._check_fitted()
+        level = self._levels[k - 1]
+        if not level.histories.size:
+            return
+        suffix = histories % size ** (k - 1)
+        where = np.minimum(np.searchsorted(level.histories, suffix), level.histories.size - 1)
+        seen = np.flatnonzero(level.histories[where] == suffix)
+        if not seen.size:
+            return
+        counts = _dense_counts(level, suffix[seen], size)
+        totals = level.totals[where[seen]][:, None]
+        types = level.types[where[seen]][:, None]
+        mass = np.maximum(counts - self.discount, 0.0) + self.discount * types * probs[seen]
+        probs[seen] = mass / totals
 
     def _history_codes(self, contexts: Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:
         size = self._check_fitted()
@@ -234,6 +249,12 @@ class NGramModel:
         history, target = _windows(_as_arrays(sequences, size), self.order, size)
         if not target.size:
             raise ValueError("no tokens to score: give tunes of at least two tokens")
+        log_like, correct = self._score(history, target)
+        return {"nll": -log_like / target.size, "accuracy": correct / target.size, "tokens": int(target.size)}
+
+    def _score(self, history: np.ndarray, target: np.ndarray) -> tuple[float, int]:
+        """(summed log-likelihood, correct argmax predictions) of ``target`` after each
+        history, with one dense probability table per block of distinct histories."""
         unique, inverse = np.unique(history, return_inverse=True)
         order = np.argsort(inverse, kind="stable")
         bounds = np.searchsorted(inverse[order], np.arange(0, unique.size + _CONTEXT_BLOCK, _CONTEXT_BLOCK))
@@ -244,7 +265,7 @@ class NGramModel:
             rows = inverse[positions] - first
             log_like += float(np.log(table[rows, target[positions]]).sum())
             correct += int((table.argmax(axis=1)[rows] == target[positions]).sum())
-        return {"nll": -log_like / target.size, "accuracy": correct / target.size, "tokens": int(target.size)}
+        return log_like, correct
 
     def sample(
         self,

@@ -37,7 +37,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -64,47 +64,19 @@ __all__ = [
 
 
 HISTORY_FILE = "history.json"
-
-
 HISTORY_CSV = "history.csv"
-
-
 CHECKPOINT_DIR = "checkpoints"
-
-
 BACKUP_DIR = "backup"
-
-
 TENSORBOARD_DIR = "tensorboard"
-
-
 BEST_CHECKPOINT = "best.keras"
-
-
 LAST_CHECKPOINT = "last.keras"
-
-
 _BACKUP_METADATA = "training_metadata.json"  # written by keras.callbacks.BackupAndRestore
-
-
 _BEST_WEIGHTS = "early_stopping_best.npz"
-
-
 _RUN_FINGERPRINT = "run_fingerprint.json"
-
-
 _SEED_STATE_SUFFIX = "seed_generator_state"
-
-
 _MONITOR = "val_loss"
-
-
 _EVAL_PAD_ID = 0  # PAD: fills short windows and ragged batches in evaluate_nll
-
-
 _NOT_SCORED = -1  # target placeholder for padding positions in evaluate_nll
-
-
 _EVAL_WIDTH_STEP = 64  # evaluate_nll pads batch widths to a multiple of this
 
 
@@ -349,24 +321,82 @@ def train(
     atomically each epoch and so never gains duplicate rows on a resume; Keras's
     ``ModelCheckpoint`` is replaced by an equivalent callback that writes atomically.
     """
-    import keras
+    _check_train_arguments(model, config, strategy, tensorboard=tensorboard, strides=(train_stride, valid_stride))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _seed_everything(config.seed, deterministic=deterministic)
+    plan = _plan_windows(config, train_sequences, valid_sequences, train_stride=train_stride,
+                         valid_stride=valid_stride)
+    start, prior, session = _claim_backup(out_dir, config, plan, verbose=verbose)
+    train_data, valid_data = _pipelines(plan, config, start=start)
+    _compile(model, config, strategy)
+    callback_list = _make_callbacks(
+        out_dir=out_dir,
+        config=config,
+        prior=prior,
+        steps_per_epoch=plan.steps_per_epoch,
+        target_tokens_per_epoch=plan.windows_per_epoch * plan.targets_per_window,
+        input_tokens_per_epoch=plan.windows_per_epoch * config.sequence_length,
+        session=session,
+        tensorboard=tensorboard,
+        extra=callbacks,
+    )
+    with warnings.catch_warnings():
+        # The per-epoch pipeline has unknown cardinality; steps_per_epoch bounds it.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        model.fit(
+            train_data,
+            epochs=config.epochs,
+            steps_per_epoch=plan.steps_per_epoch,
+            validation_data=valid_data,
+            shuffle=False,  # the pipeline shuffles, by (seed, epoch)
+            callbacks=callback_list,
+            verbose=verbose,
+        )
+    history_path = out_dir / HISTORY_FILE
+    return read_json(history_path) if history_path.exists() else dict(prior)
 
+
+def _check_train_arguments(model, config: Any, strategy: Any, *, tensorboard: bool,
+                           strides: tuple[int | None, int | None]) -> None:
+    """Refuse a wrong config type, strategy, stride or a missing TensorBoard before any work."""
     if not isinstance(config, LSTMConfig):
         raise TypeError(f"config must be an LSTMConfig, got {type(config).__name__}")
     _check_strategy(model, strategy)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _check_data_args(config.sequence_length, config.batch_size, config.loss_on, train_stride)
-    _check_data_args(config.sequence_length, config.batch_size, config.loss_on, valid_stride)
-
+    for stride in strides:
+        _check_data_args(config.sequence_length, config.batch_size, config.loss_on, stride)
     if tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ImportError("tensorboard=True needs the 'tensorboard' package (pip install tensorboard)")
+
+
+def _seed_everything(seed: int, *, deterministic: bool) -> None:
+    """Seed Python, NumPy and the backend; optionally make TensorFlow's ops deterministic."""
+    import keras
+
     if deterministic:
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(seed)
 
+
+class _WindowPlan(NamedTuple):
+    """Where the training and validation windows start, and what one epoch holds."""
+
+    train_stream: np.ndarray
+    valid_stream: np.ndarray
+    train_starts: np.ndarray
+    valid_starts: np.ndarray
+    drop_remainder: bool
+    steps_per_epoch: int
+    windows_per_epoch: int
+    targets_per_window: int
+
+
+def _plan_windows(config: LSTMConfig, train_sequences: Sequence, valid_sequences: Sequence, *,
+                  train_stride: int | None, valid_stride: int | None) -> _WindowPlan:
+    """Concatenate each split and choose its window starts (training windows also start
+    at every tune's start when every next token is predicted)."""
     length = config.sequence_length
     train_stream = concatenate(train_sequences)
     valid_stream = concatenate(valid_sequences)
@@ -394,8 +424,13 @@ def train(
     else:
         steps_per_epoch, windows_per_epoch = 1, len(train_starts)
     targets_per_window = length if config.loss_on == "all" else 1
+    return _WindowPlan(train_stream, valid_stream, train_starts, valid_starts, drop_remainder,
+                       steps_per_epoch, windows_per_epoch, targets_per_window)
 
-    run_id = _run_fingerprint(config, train_stream, valid_stream, train_starts, valid_starts)
+
+def _claim_backup(out_dir: Path, config: LSTMConfig, plan: _WindowPlan, *, verbose: int) -> tuple[int, dict, int]:
+    """(first epoch, prior history, session) of this run; a backup of another run is an error."""
+    run_id = _run_fingerprint(config, plan.train_stream, plan.valid_stream, plan.train_starts, plan.valid_starts)
     start, prior, session = _resume_point(out_dir)
     fingerprint_path = out_dir / BACKUP_DIR / _RUN_FINGERPRINT
     if start > 0:
@@ -408,19 +443,30 @@ def train(
     write_json(fingerprint_path, {"run": run_id})
     if start > 0 and verbose:
         print(f"Resuming from the backup in {out_dir / BACKUP_DIR}: epoch {start + 1} of {config.epochs}")
+    return start, prior, session
 
-    common = dict(sequence_length=length, batch_size=config.batch_size, seed=config.seed, loss_on=config.loss_on)
+
+def _pipelines(plan: _WindowPlan, config: LSTMConfig, *, start: int):
+    """The training pipeline from epoch ``start`` (shuffled by seed and epoch) and the validation one."""
+    common = dict(sequence_length=config.sequence_length, batch_size=config.batch_size, seed=config.seed,
+                  loss_on=config.loss_on)
     train_data = _window_pipeline(
-        train_stream,
-        train_starts,
+        plan.train_stream,
+        plan.train_starts,
         shuffle=True,
         epochs=(start, max(start, config.epochs)),
-        drop_remainder=drop_remainder,
+        drop_remainder=plan.drop_remainder,
         **common,
     )
     valid_data = _window_pipeline(
-        valid_stream, valid_starts, shuffle=False, epochs=(0, 1), drop_remainder=False, **common
+        plan.valid_stream, plan.valid_starts, shuffle=False, epochs=(0, 1), drop_remainder=False, **common
     )
+    return train_data, valid_data
+
+
+def _compile(model, config: LSTMConfig, strategy: Any) -> None:
+    """Adam with gradient clipping and from-logits cross-entropy, under ``strategy``'s scope."""
+    import keras
 
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model.compile(
@@ -428,31 +474,6 @@ def train(
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
-    callback_list = _make_callbacks(
-        out_dir=out_dir,
-        config=config,
-        prior=prior,
-        steps_per_epoch=steps_per_epoch,
-        target_tokens_per_epoch=windows_per_epoch * targets_per_window,
-        input_tokens_per_epoch=windows_per_epoch * length,
-        session=session,
-        tensorboard=tensorboard,
-        extra=callbacks,
-    )
-    with warnings.catch_warnings():
-        # The per-epoch pipeline has unknown cardinality; steps_per_epoch bounds it.
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
-        model.fit(
-            train_data,
-            epochs=config.epochs,
-            steps_per_epoch=steps_per_epoch,
-            validation_data=valid_data,
-            shuffle=False,  # the pipeline shuffles, by (seed, epoch)
-            callbacks=callback_list,
-            verbose=verbose,
-        )
-    history_path = out_dir / HISTORY_FILE
-    return read_json(history_path) if history_path.exists() else dict(prior)
 
 
 def _check_strategy(model, strategy: Any) -> None:

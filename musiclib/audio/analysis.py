@@ -39,16 +39,10 @@ __all__ = [
 
 SCALAR_FEATURES = ("zcr_mean", "centroid_mean", "centroid_std", "onset_rate", "rms_mean", "chroma_entropy")
 """The per-piece scalar summaries of :func:`features`, in the order tables show them."""
-
-
 CHROMA_KINDS = ("stft", "cqt")
 """Chromagram front ends: from the short-time Fourier transform or the constant-Q transform."""
-
-
 PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 """Names of the 12 chroma rows, row 0 = C (librosa's order)."""
-
-
 _TOP_DB = 80.0  # power_to_db's floor below the loudest bin (librosa's default)
 
 

@@ -189,7 +189,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 sys.path.insert(0, {tests!r})
-from test_distributed import structured_tunes, tiny_config, fit_reference, max_abs_diff
+from test_lm_distributed import structured_tunes, tiny_config, fit_reference, max_abs_diff
 from musiclib.lm.distributed import train_distributed
 
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

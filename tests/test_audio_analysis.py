@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from musiclib import audio, plots  # noqa: E402
+from musiclib import audio, evaluation, plots  # noqa: E402
 from musiclib.io import read_abc_text  # noqa: E402
 from musiclib.tune import Track, Tune, make_notes  # noqa: E402
 
@@ -265,7 +265,7 @@ def test_analyze_sets_rejects_bad_arguments(kwargs, match):
 @needs_fluidsynth
 def test_analyze_sets_in_two_processes_matches_one_exactly():
     sets = {"x": _little_tunes(10), "y": _little_tunes(14)[4:]}  # 20 pieces: enough to use workers
-    assert sum(map(len, sets.values())) >= audio.SERIAL_BELOW
+    assert sum(map(len, sets.values())) >= audio.sets.SERIAL_BELOW
     one, info_one = audio.analyze_sets(sets, config=CONFIG, backend="fluidsynth", workers=1)
     two, info_two = audio.analyze_sets(dict(reversed(sets.items())), config=CONFIG, backend="fluidsynth",
                                           workers=2)
@@ -278,13 +278,13 @@ def test_analyze_sets_in_two_processes_matches_one_exactly():
 def test_uniform_random_tune_keeps_shape_not_notes():
     like = read_abc_text(ABC_TUNE)
     rng = np.random.default_rng(0)
-    fake = audio.uniform_random_tune(like, rng=rng)
+    fake = evaluation.uniform_random_tune(like, rng=rng)
     assert [len(t.notes) for t in fake.tracks] == [len(t.notes) for t in like.tracks]
     for real, made in zip(like.tracks, fake.tracks):
         assert made.notes["pitch"].min() >= real.notes["pitch"].min()
         assert made.notes["pitch"].max() <= real.notes["pitch"].max()
     assert fake.end <= like.end + like.tracks[0].notes["duration"].max()
-    again = audio.uniform_random_tune(like, rng=np.random.default_rng(0))
+    again = evaluation.uniform_random_tune(like, rng=np.random.default_rng(0))
     np.testing.assert_array_equal(fake.tracks[0].notes, again.tracks[0].notes)
     assert not np.array_equal(fake.tracks[0].notes["pitch"], np.sort(like.tracks[0].notes["pitch"]))
 

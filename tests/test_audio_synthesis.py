@@ -66,7 +66,7 @@ def test_additive_fallback_pitch_and_envelope():
 
 
 def test_auto_falls_back_with_a_notice(monkeypatch, capsys):
-    monkeypatch.setattr(audio, "fluidsynth_available", lambda: False)
+    monkeypatch.setattr(audio.synthesis, "fluidsynth_available", lambda: False)
     renderer = audio.get_renderer("auto")
     assert isinstance(renderer, audio.AdditiveRenderer)
     assert "additive fallback" in capsys.readouterr().out

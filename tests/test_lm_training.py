@@ -156,7 +156,7 @@ def resume_run(out_dir: str, kill_epoch: int) -> None:
 RESUME_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
-from test_training import resume_run
+from test_lm_training import resume_run
 resume_run(sys.argv[1], int(sys.argv[2]))
 """
 

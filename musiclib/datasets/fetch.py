@@ -28,11 +28,7 @@ __all__ = [
 
 
 _ALLOWED_SCHEMES = ("https", "http", "file")
-
-
 _DOWNLOAD_TIMEOUT_S = 60.0
-
-
 _MAX_DOWNLOAD_BYTES = 4 << 30
 
 
