@@ -19,6 +19,11 @@ only), a first-order Markov chain over the LSTM's event tokens (same sampling, n
 ``EOS``) and uniform-random notes shaped like the reference excerpts. Every piece,
 reference included, is cut to its first ``--bars`` bars before the features.
 
+Columns: MGEval's overlap area and KL divergence, the classifier two-sample test's
+held-out accuracy for a logistic regression and for gradient boosting (``C2ST acc.``;
+0.5 = indistinguishable from the reference, see ``docs/evaluation.md``), memorisation
+and headline feature means; all as mean ± 95% interval over seeds.
+
 Writes ``<out>.md`` and ``<out>.json`` (default ``results/evaluation_nottingham``).
 """
 

@@ -427,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="figures", help="where the figures go (default: figures)")
     p.set_defaults(func=_cmd_figures)
 
-    p = sub.add_parser("evaluate", help="objective evaluation: MGEval features, overlap and KL, memorisation")
+    p = sub.add_parser("evaluate", help="objective evaluation: MGEval features, overlap and KL, C2ST accuracy, memorisation")
     p.add_argument("--generated", action="append", required=True, metavar="[LABEL=]DIR",
                    help="folder of generated MIDI files; repeat for more sets (folders with one LABEL are its seeds)")
     p.add_argument("--reference", required=True, help="folder of held-out real pieces")

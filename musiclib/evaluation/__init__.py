@@ -1,8 +1,8 @@
 """Objective evaluation of symbolic music against held-out real music.
 
-Four layers, each usable on its own: per-piece features (:mod:`.features`), MGEval set
-comparison (:mod:`.mgeval`), memorisation of the training set (:mod:`.shared_runs`),
-and the table (:mod:`.report`) that compares model sets (:mod:`.sets`) and baselines
+Five layers, each usable on its own: per-piece features (:mod:`.features`), MGEval set
+comparison (:mod:`.mgeval`), the classifier two-sample test (:mod:`.c2st`),
+memorisation of the training set (:mod:`.shared_runs`), and the table (:mod:`.report`) that compares model sets (:mod:`.sets`) and baselines
 (:mod:`.baselines`: Markov chain, uniform notes) over several seeds with a real ceiling.
 
     import musiclib as ml
@@ -11,7 +11,7 @@ and the table (:mod:`.report`) that compares model sets (:mod:`.sets`) and basel
 
 from musiclib._lazy import attach
 
-_SUBMODULES = ("features", "mgeval", "shared_runs", "baselines", "sets", "report")
+_SUBMODULES = ("features", "mgeval", "c2st", "shared_runs", "baselines", "sets", "report")
 
 _EXPORTS = {
     "Feature": "features",
@@ -33,6 +33,14 @@ _EXPORTS = {
     "overlap_area": "mgeval",
     "compare_feature": "mgeval",
     "compare_sets": "mgeval",
+    "C2ST_FEATURES": "c2st",
+    "C2ST_CLASSIFIERS": "c2st",
+    "MIN_PER_CLASS": "c2st",
+    "C2STResult": "c2st",
+    "c2st_feature_names": "c2st",
+    "c2st_piece_features": "c2st",
+    "c2st_features": "c2st",
+    "classifier_test": "c2st",
     "SharedRunIndex": "shared_runs",
     "memorisation": "shared_runs",
     "markov_set": "baselines",

@@ -2,7 +2,9 @@
 
 :func:`table` compares every generated set with the held-out real set over several
 seeds, with a "real (ceiling)" row (one random half of the held-out real set against
-the other half, a different split per seed) and 95% t-intervals over seeds;
+the other half, a different split per seed) and 95% t-intervals over seeds: MGEval's
+overlap areas and KL divergences, memorisation, and the classifier two-sample test's
+held-out accuracies (:mod:`.c2st`; real against real calibrates them at 0.5);
 :func:`write_table` writes it as Markdown and JSON.
 """
 
@@ -24,6 +26,13 @@ from musiclib.evaluation.features import (
     excerpt,
     melody_intervals,
     set_features,
+)
+from musiclib.evaluation.c2st import (
+    C2ST_CLASSIFIERS,
+    C2ST_FEATURES,
+    MIN_PER_CLASS,
+    c2st_features,
+    classifier_test,
 )
 from musiclib.evaluation.shared_runs import SharedRunIndex, memorisation
 from musiclib.evaluation.mgeval import _KDE_GRID, compare_sets
@@ -68,12 +77,20 @@ class _Run:
     comparison: dict[str, Any]
     means: dict[str, float]
     memorised: dict[str, Any] | None
+    c2st: dict[str, dict[str, Any]] | None
 
 
 def _run(reference: Mapping[str, np.ndarray], generated: Mapping[str, np.ndarray], tunes: Sequence[Tune],
-         index: SharedRunIndex | None, threshold: int) -> _Run:
+         index: SharedRunIndex | None, threshold: int,
+         c2st: tuple[np.ndarray, int | Sequence[int]] | None = None) -> _Run:
+    """Compare one set; ``c2st`` is the reference's C2ST feature matrix and the test's seed (None: no test)."""
     memorised = memorisation(tunes, index, threshold=threshold) if index is not None else None
-    return _Run(len(tunes), compare_sets(reference, generated), _feature_means(generated), memorised)
+    tested = None
+    if c2st is not None:
+        real, seed = c2st
+        results = classifier_test(real, c2st_features(tunes, base=generated), seed=seed)
+        tested = {name: result.to_dict() for name, result in results.items()}
+    return _Run(len(tunes), compare_sets(reference, generated), _feature_means(generated), memorised, tested)
 
 
 def _summary(runs: Sequence[_Run]) -> dict[str, Any]:
@@ -82,6 +99,7 @@ def _summary(runs: Sequence[_Run]) -> dict[str, Any]:
         return interval95([get(r) for r in runs])
 
     memorised = runs[0].memorised is not None
+    tested = runs[0].c2st is not None
     return {
         "seeds": len(runs),
         "pieces": [r.pieces for r in runs],
@@ -89,6 +107,10 @@ def _summary(runs: Sequence[_Run]) -> dict[str, Any]:
         "kl_divergence": over(lambda r: r.comparison["kl_divergence"]),
         "memorised_share": over(lambda r: r.memorised["share"]) if memorised else None,
         "mean_longest_run": over(lambda r: r.memorised["mean_longest"]) if memorised else None,
+        "c2st": ({name: over(lambda r, n=name: r.c2st[n]["accuracy"]) for name in C2ST_CLASSIFIERS}
+                 if tested else None),
+        "c2st_skipped": sorted({r.c2st[n]["reason"] for r in runs for n in C2ST_CLASSIFIERS
+                                if r.c2st[n]["reason"]}) if tested else None,
         "feature_means": {name: over(lambda r, n=name: r.means[n]) for name in runs[0].means},
         "per_feature": {
             name: {key: over(lambda r, n=name, k=key: r.comparison["features"][n][k])
@@ -108,6 +130,7 @@ def table(
     seed: int = 0,
     excerpt_bars: int | None = None,
     threshold: int = 16,
+    c2st: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Compare named generated sets (several seeds each) with a reference set.
@@ -134,6 +157,12 @@ def table(
         pieces are always whole.
     threshold
         Memorisation threshold (intervals).
+    c2st
+        Run the classifier two-sample test (:func:`~.c2st.classifier_test`, both
+        classifiers) on every set: the ceiling's halves against each other, every
+        generated set against the whole reference (the larger set subsampled to the
+        smaller); seeded by ``seed``, the row and the set. A set with fewer than
+        :data:`~.c2st.MIN_PER_CLASS` pieces gets no accuracy but a reason.
     progress
         Called with a short message before each set is compared.
 
@@ -142,7 +171,9 @@ def table(
     dict
         JSON-ready: ``config``, ``reference`` (pieces, feature means, memorisation)
         and ``rows``, each with ``name`` and :func:`_summary`'s numbers (mean, 95%
-        interval ``low``/``high`` and ``n`` seeds for each) plus per-seed ``runs``.
+        interval ``low``/``high`` and ``n`` seeds for each; ``c2st``: the accuracy of
+        each classifier) plus per-seed ``runs`` (with each seed's full C2ST result:
+        accuracy, Clopper–Pearson interval, p-value, predictions, folds).
     """
     say = progress or (lambda message: None)
 
@@ -152,6 +183,7 @@ def table(
     reference = cut(reference)
     say(f"features of {len(reference)} reference pieces")
     reference_features = set_features(reference)
+    reference_c2st = c2st_features(reference, base=reference_features) if c2st else None
     index = None
     if training is not None:
         say(f"memorisation index of {len(training)} training pieces")
@@ -167,17 +199,19 @@ def table(
             say(f"real (ceiling), split {split + 1}/{splits}")
             order = np.random.default_rng([seed, split]).permutation(len(reference))
             first, second = order[: len(order) // 2], order[len(order) // 2:]
+            tested = (reference_c2st[first], [seed, 0, split]) if c2st else None
             runs.append(_run(_subset(reference_features, first), _subset(reference_features, second),
-                             [reference[i] for i in second], index, threshold))
+                             [reference[i] for i in second], index, threshold, tested))
         rows.append(("real (ceiling)", runs))
-    for name, sets in generated.items():
+    for row, (name, sets) in enumerate(generated.items(), start=1):
         if not len(sets):
             raise ValueError(f"no sets for {name!r}")
         runs = []
         for number, tunes in enumerate(sets):
             say(f"{name}, seed {number + 1}/{len(sets)}: {len(tunes)} pieces")
             tunes = cut(tunes)
-            runs.append(_run(reference_features, set_features(tunes), tunes, index, threshold))
+            tested = (reference_c2st, [seed, row, number]) if c2st else None
+            runs.append(_run(reference_features, set_features(tunes), tunes, index, threshold, tested))
         rows.append((name, runs))
     reference_memorised = memorisation(reference, index, threshold=threshold) if index is not None else None
     return json_ready({
@@ -190,6 +224,16 @@ def table(
             "muspy": _muspy_version(),
             "kde": (f"scipy.stats.gaussian_kde (Scott) on {_KDE_GRID} points; "
                     "KL(intra-reference || inter) in nats"),
+            "c2st": {
+                "classifiers": {"logistic": "median imputation + StandardScaler + LogisticRegression(C=1, L2)",
+                                "boosting": "median imputation + GradientBoostingClassifier(100 trees, depth 2)"},
+                "protocol": ("larger set subsampled to the smaller (seeded); stratified shuffled k-fold, "
+                             f"k = min(5, pieces per class); none below {MIN_PER_CLASS} pieces per class; "
+                             "accuracy over all held-out predictions"),
+                "interval": "Clopper-Pearson 95% per seed; one-sided binomial test against 0.5",
+                "features": {name: {"group": group, "description": text, "columns": width}
+                             for name, (group, text, width) in C2ST_FEATURES.items()},
+            } if c2st else None,
         },
         "reference": {
             "pieces": len(reference),
@@ -202,7 +246,8 @@ def table(
             {"name": name, **_summary(runs),
              "runs": [{"pieces": r.pieces, "comparison": r.comparison, "feature_means": r.means,
                        "memorised_share": r.memorised["share"] if r.memorised else None,
-                       "longest_runs": r.memorised["longest"] if r.memorised else None} for r in runs]}
+                       "longest_runs": r.memorised["longest"] if r.memorised else None,
+                       "c2st": r.c2st} for r in runs]}
             for name, runs in rows
         ],
     })
@@ -232,12 +277,14 @@ def format_markdown(table: Mapping[str, Any], *, title: str | None = None) -> st
     headline = [name for name in HEADLINE_FEATURES if name in reference["feature_means"]]
     memorised = reference.get("memorised_share") is not None
     threshold = config["threshold"]
+    tested = [name for name in C2ST_CLASSIFIERS if rows and rows[0].get("c2st")]
     lines = [f"## {title}", ""] if title else []
     header = ["set", "pieces × seeds", "overlap area ↑", "KL divergence ↓"]
+    header += [f"C2ST acc. ({name}) → 0.5" for name in tested]
     header += [f"memorised (run ≥ {threshold})", "longest shared run"] if memorised else []
     header += [name.replace("_", " ") for name in headline]
     lines += ["| " + " | ".join(header) + " |", "|---|---:|" + "---:|" * (len(header) - 2)]
-    cells = ["held-out reference", f"{reference['pieces']}", "—", "—"]
+    cells = ["held-out reference", f"{reference['pieces']}", "—", "—"] + ["—"] * len(tested)
     if memorised:
         cells += [_plain(reference["memorised_share"]), _plain(reference["mean_longest_run"], 1)]
     cells += [_plain(reference["feature_means"][name]) for name in headline]
@@ -247,6 +294,7 @@ def format_markdown(table: Mapping[str, Any], *, title: str | None = None) -> st
         size = str(pieces[0]) if len(pieces) == 1 else f"{pieces[0]}–{pieces[-1]}"
         cells = [row["name"], f"{size} × {row['seeds']}", _cell(row["overlap_area"]),
                  _cell(row["kl_divergence"])]
+        cells += [_cell(row["c2st"][name]) + ("*" if row["c2st_skipped"] else "") for name in tested]
         cells += [_cell(row["memorised_share"]), _cell(row["mean_longest_run"], 1)] if memorised else []
         cells += [_cell(row["feature_means"][name]) for name in headline]
         lines.append("| " + " | ".join(cells) + " |")
@@ -256,6 +304,7 @@ def format_markdown(table: Mapping[str, Any], *, title: str | None = None) -> st
         lines.append(f"| {name.replace('_', ' ')} | "
                      + " | ".join(_cell(row["per_feature"][name]["overlap_area"], 2) for row in rows) + " |")
     bars = config.get("excerpt_bars")
+    skipped = sorted({reason for row in rows for reason in (row.get("c2st_skipped") or ())})
     lines += [
         "",
         "Mean over seeds ± half-width of the 95% t-interval. Overlap area and KL divergence (nats) are "
@@ -268,6 +317,17 @@ def format_markdown(table: Mapping[str, Any], *, title: str | None = None) -> st
            f"with a training piece ({reference['training_pieces']} training pieces); longest shared run: "
            "its mean length in intervals." if memorised else ""),
     ]
+    if tested:
+        lines += [
+            "",
+            "C2ST: held-out accuracy of a classifier telling the set's pieces from real ones (Lopez-Paz & "
+            "Oquab 2017) on per-piece melody, harmony, rhythm and repetition features; "
+            "0.5 = indistinguishable, 1 = always told apart. Balanced classes, stratified 5-fold "
+            "cross-validation (fewer folds for tiny sets); logistic = standardised L2 logistic regression, "
+            "boosting = gradient-boosted depth-2 trees. Per-seed "
+            "Clopper–Pearson intervals and binomial p-values are in the JSON."
+            + (" *Not run for some seeds (— when for all): " + "; ".join(skipped) + "." if skipped else ""),
+        ]
     return "\n".join(lines) + "\n"
 
 
