@@ -142,8 +142,9 @@ def _cmd_train_gan(args: argparse.Namespace) -> int:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from musiclib.experiments import generate_lstm_set
     from musiclib.lm.bundle import load_bundle
+    from musiclib.lm.reference import resolve_bundle
 
-    bundle = load_bundle(args.bundle)
+    bundle = load_bundle(resolve_bundle(args.bundle))
     primers = None
     if args.primer:
         from musiclib.io import read
@@ -387,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train_gan)
 
     p = sub.add_parser("generate", help="generate MIDI files from a trained LSTM bundle")
-    p.add_argument("--bundle", required=True, help="bundle folder (from train-lstm: OUT/bundle)")
+    p.add_argument("--bundle", required=True,
+                   help="bundle folder (from train-lstm: OUT/bundle) or a reference bundle name (e.g. nottingham-lstm)")
     p.add_argument("--out", default="runs/generated", help="folder for the MIDI files")
     p.add_argument("-n", type=_positive_int, default=10, help="number of pieces")
     p.add_argument("--bars", type=_positive_int, default=16, help="length of each piece in bars")

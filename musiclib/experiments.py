@@ -129,12 +129,30 @@ def train_lstm_experiment(
     split_path = out_dir / "split.json"
     prepared.split.save(split_path)
     encoding_config = {"name": prepared.encoding.name, **prepared.encoding.config()}
-    data_info = {"dataset": str(prepared.config.dataset), "data_hash": _data_hash(prepared), **prepared.data_info()}
+    data_info = {"dataset": str(prepared.config.dataset), "data_hash": _data_hash(prepared), **prepared.data_info(),
+                 **track_info(prepared)}
     metrics = {"test": table, "train_seconds": round(train_seconds, 1), "preset": preset}
     bundle_path = save_bundle(out_dir / "bundle", model=model, config=config, vocab=prepared.vocab,
                               encoding_config=encoding_config, data_info=data_info, split_path=split_path,
                               metrics=metrics, history=history)
     return LSTMResult(model, config, history, table, Path(bundle_path), train_seconds)
+
+
+def track_info(prepared: Prepared) -> dict[str, Any]:
+    """How often each track of the training split overlaps itself, and which tracks are monophonic.
+
+    Saved in a bundle's ``data.json``: constrained sampling
+    (:func:`musiclib.lm.sampling.sample_tokens`) keeps ``monophonic_tracks`` to one note at a
+    time. Empty for encodings without tracks of events.
+    """
+    from musiclib.encoding.events import EventEncoding
+    from musiclib.encoding.grammar import MONOPHONIC_TOLERANCE, monophonic_tracks, track_overlap
+
+    if not isinstance(prepared.encoding, EventEncoding):
+        return {}
+    overlap = track_overlap(prepared.encoding, prepared.vocab, prepared.sequences["train"])
+    return {"track_overlap": {**overlap, "tolerance": MONOPHONIC_TOLERANCE},
+            "monophonic_tracks": monophonic_tracks(overlap)}
 
 
 def generate_lstm_set(

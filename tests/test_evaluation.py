@@ -347,3 +347,13 @@ def test_binned_density_matches_scipy_gaussian_kde(kind):
     exact /= np.trapezoid(exact, grid)
     fast = ev.density(values, grid)  # over _KDE_EXACT_MAX values: the binned path
     assert np.abs(fast - exact).max() <= 1e-3 * exact.max()
+
+
+def test_melody_polyphony_counts_notes_that_start_while_the_melody_sounds():
+    from musiclib.evaluation import melody_polyphony
+    from musiclib.tune import Track, Tune, make_notes
+
+    one_at_a_time = Tune(tracks=(Track(make_notes([0.0, 1.0, 2.0], [1.0, 1.0, 1.0], [60, 62, 64])),))
+    assert melody_polyphony(one_at_a_time) == 0.0
+    stacked = Tune(tracks=(Track(make_notes([0.0, 0.0, 1.0, 1.5], [1.0, 1.0, 1.0, 0.5], [60, 64, 62, 65])),))
+    assert melody_polyphony(stacked) == 2 / 4  # the second pitch at 0.0 and the note at 1.5

@@ -24,6 +24,7 @@ _EXPORTS = {
     "melody_track": "features",
     "melody_pitches": "features",
     "melody_intervals": "features",
+    "melody_polyphony": "features",
     "piece_features": "features",
     "set_features": "features",
     "intra_set_distances": "mgeval",

@@ -72,7 +72,9 @@ def markov_set(
     list of Tune
         The chain is :class:`~musiclib.lm.ngram.NGramModel` of order 2 (the next
         token depends on the previous one; interpolated Kneser-Ney smoothing),
-        sampled by :func:`~musiclib.lm.sampling.sample_tokens`.
+        sampled by :func:`~musiclib.lm.sampling.sample_tokens` without the grammar
+        (``constrained=False``): the floor of what token statistics alone give; the
+        decoder repairs its ill-formed tokens.
     """
     from musiclib.lm.ngram import NGramModel
     from musiclib.lm.sampling import ModelParts
@@ -90,7 +92,7 @@ def markov_set(
         raise ValueError("markov_set needs at least one training piece")
     model = _WithoutEnd(NGramModel(order=2).fit(sequences, vocab_size=len(vocab)), vocab.id("EOS"))
     parts = ModelParts(model, vocab, None, encoding)
-    return _token_set(parts, encoding, n, seed=seed, n_bars=n_bars, top_p=top_p)
+    return _token_set(parts, encoding, n, seed=seed, n_bars=n_bars, top_p=top_p, constrained=False)
 
 
 class _WithoutEnd:

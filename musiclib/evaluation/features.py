@@ -31,6 +31,7 @@ __all__ = [
     "melody_track",
     "melody_pitches",
     "melody_intervals",
+    "melody_polyphony",
     "piece_features",
     "set_features",
 ]
@@ -189,6 +190,19 @@ def _skyline(notes: np.ndarray) -> np.ndarray:
 def melody_pitches(tune: Tune) -> np.ndarray:
     """Melody pitches in time order, one per onset (the highest)."""
     return _skyline(melody_track(tune))["pitch"].astype(np.int64)
+
+
+def melody_polyphony(tune: Tune) -> float:
+    """Share of melody notes that start while another melody note still sounds (0 for a
+    melody that plays one note at a time; a second pitch at the same onset counts)."""
+    notes = melody_track(tune)
+    if len(notes) < 2:
+        return 0.0
+    order = np.lexsort((notes["pitch"], notes["start"]))
+    start = notes["start"][order]
+    end = start + notes["duration"][order]
+    sounding = np.maximum.accumulate(end)[:-1]
+    return float((start[1:] < sounding - 1e-9).sum() / len(notes))
 
 
 def melody_intervals(tune: Tune) -> np.ndarray:

@@ -9,11 +9,18 @@ multi-worker trainer.
 
 from musiclib._lazy import attach
 
-_SUBMODULES = ("lstm", "data", "training", "sampling", "bundle", "ngram", "distributed")
+_SUBMODULES = ("lstm", "data", "training", "sampling", "bundle", "reference", "ngram", "distributed")
 
 # Names that several submodules define (CONFIG_FILE, HISTORY_FILE, MODEL_FILE) are reached
 # through their submodule, e.g. ``ml.lm.training.HISTORY_FILE``.
 _EXPORTS = {
+    "reference_names": "reference",
+    "reference_path": "reference",
+    "load_reference": "reference",
+    "resolve_bundle": "reference",
+    "export_reference": "reference",
+    "REFERENCE_DIR": "reference",
+    "REFERENCE_FILE": "reference",
     "LSTMConfig": "lstm",
     "PRESETS": "lstm",
     "LOSS_ON_CHOICES": "lstm",

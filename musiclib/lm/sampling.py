@@ -74,13 +74,18 @@ class ModelParts(NamedTuple):
     config
         The model's :class:`~musiclib.lm.lstm.LSTMConfig` (Keras models only).
     encoding
-        The token encoding, needed only to decode (:func:`generate_midi`).
+        The token encoding: to decode (:func:`generate_midi`) and, for the event
+        encoding, the grammar that constrained sampling follows.
+    monophonic
+        Tracks that constrained sampling keeps monophonic (a bundle's
+        ``data_info["monophonic_tracks"]``, measured on its training data).
     """
 
     model: Any
     vocab: Any
     config: Any = None
     encoding: Any = None
+    monophonic: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -185,8 +190,10 @@ def _parts(source: Any) -> ModelParts:
     if isinstance(source, ModelParts):
         return source
     if hasattr(source, "model") and hasattr(source, "vocab") and hasattr(source, "config"):
-        return ModelParts(source.model, source.vocab, source.config, getattr(source, "encoding", None))
-    if isinstance(source, tuple) and 2 <= len(source) <= 4:
+        data_info = getattr(source, "data_info", None) or {}
+        return ModelParts(source.model, source.vocab, source.config, getattr(source, "encoding", None),
+                          tuple(data_info.get("monophonic_tracks", ())))
+    if isinstance(source, tuple) and 2 <= len(source) <= 5:
         return ModelParts(*source)
     raise TypeError(
         "sample_tokens needs a Bundle or ModelParts(model, vocab, config, encoding), "
@@ -336,6 +343,40 @@ class _DistributionStepper:
             return np.log(probs)
 
 
+def _grammar(parts: ModelParts, constrained: bool) -> Any:
+    """The :class:`~musiclib.encoding.grammar.EventGrammar` sampling follows, or None.
+
+    Only the event encoding has a grammar to enforce; other encodings (and
+    ``constrained=False``) sample from the model's whole distribution, minus the
+    banned tokens.
+    """
+    if not isinstance(constrained, bool):
+        raise ValueError(f"constrained must be True or False, got {constrained!r}")
+    from musiclib.encoding.events import EventEncoding
+
+    if not constrained or not isinstance(parts.encoding, EventEncoding):
+        return None
+    from musiclib.encoding.grammar import EventGrammar
+
+    return EventGrammar(parts.encoding, parts.vocab, monophonic=parts.monophonic)
+
+
+def _mask(logits: np.ndarray, banned: list[int], state: Any) -> np.ndarray:
+    """``logits`` with the banned ids and, under a grammar, every id that cannot follow at -inf."""
+    logits = np.array(logits, dtype=np.float64)
+    logits[banned] = -np.inf
+    if state is not None:
+        logits[~state.allowed()] = -np.inf
+    return logits
+
+
+def _complete(generated: list[int], state: Any) -> list[int]:
+    """Drop a trailing ``Pitch`` that a length limit cut off before its ``Dur``."""
+    if state is not None and not state.complete:
+        return generated[:-1]
+    return generated
+
+
 def _primer_ids(vocab: Any, primer: Sequence[str]) -> list[int]:
     """The ids of a primer; ``ValueError`` for an empty primer or tokens the vocabulary lacks."""
     if not len(primer):
@@ -358,6 +399,7 @@ def sample_tokens(
     greedy: bool = False,
     seed: int = 0,
     bar_token: str = BAR_TOKEN,
+    constrained: bool = True,
 ) -> list[str]:
     """Generate a token sequence.
 
@@ -389,12 +431,20 @@ def sample_tokens(
         Seed of ``numpy.random.default_rng``; same seed and parameters, same tokens.
     bar_token
         The token counted by ``n_bars``.
+    constrained
+        For the event encoding, sample only tokens its grammar allows next
+        (:mod:`musiclib.encoding.grammar`): the result is a sequence the encoder could
+        have written, so decoding drops nothing, and the source's monophonic tracks
+        (a bundle's ``data_info["monophonic_tracks"]``) never sound two notes at
+        once. ``False`` samples the model's whole distribution (what it learnt,
+        ill-formed tokens included; the decoder then repairs them).
 
     Returns
     -------
     list of str
         Primer followed by the generated tokens. Generation also stops at ``EOS``,
-        which is then included. PAD, BOS and UNK are never sampled.
+        which is then included. PAD, BOS and UNK are never sampled. Under the
+        grammar, a ``Pitch`` left without its ``Dur`` by ``max_tokens`` is removed.
 
     Raises
     ------
@@ -408,6 +458,7 @@ def sample_tokens(
     )
     parts = _parts(source)
     vocab = parts.vocab
+    grammar = _grammar(parts, constrained)
     primer_tokens = list(DEFAULT_PRIMER if primer is None else primer)
     primer_ids = _primer_ids(vocab, primer_tokens)
     banned = [vocab.id(token) for token in BANNED_TOKENS if token in vocab]
@@ -421,36 +472,44 @@ def sample_tokens(
     else:
         stepper = _LSTMStepper(parts.model, parts.config)
     rng = np.random.default_rng(seed)
+    state = grammar.start() if grammar is not None else None
     logits = None
     for token_id in primer_ids:
         logits = stepper(token_id)
+        if state is not None:
+            state.feed(token_id)
     generated: list[int] = []
     bars = 0
     limit = max_tokens if max_tokens is not None else n_bars * MAX_TOKENS_PER_BAR
     while len(generated) < limit:
-        logits = np.array(logits, dtype=np.float64)
-        logits[banned] = -np.inf
+        logits = _mask(logits, banned, state)
         token_id = next_token(logits, rng, temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)
         if token_id == bar_id and n_bars is not None:
             if bars == n_bars:
                 break
             bars += 1
         generated.append(token_id)
+        if state is not None:
+            state.feed(token_id, check=False)
         if token_id == eos_id or len(generated) >= limit:
             break
         logits = stepper(token_id)
-    return primer_tokens + vocab.decode(generated)
+    return primer_tokens + vocab.decode(_complete(generated, state))
 
 
 class _Row:
     """One sequence of a :func:`sample_many` batch: what is left to feed, what came out."""
 
-    def __init__(self, primer_ids: list[int], seed: int) -> None:
+    def __init__(self, primer_ids: list[int], seed: int, grammar: Any = None) -> None:
         self.pending = list(primer_ids)  # primer tokens still to feed (the first is fed at once)
         self.generated: list[int] = []
         self.bars = 0
         self.done = False
         self.rng = np.random.default_rng(seed)
+        self.state = grammar.start() if grammar is not None else None
+        if self.state is not None:
+            for token_id in primer_ids:
+                self.state.feed(token_id)
 
 
 def sample_many(
@@ -466,6 +525,7 @@ def sample_many(
     greedy: bool = False,
     batch_size: int = 128,
     bar_token: str = BAR_TOKEN,
+    constrained: bool = True,
 ) -> list[list[str]]:
     """Generate one token sequence per seed, advancing a batch of sequences per network step.
 
@@ -485,7 +545,7 @@ def sample_many(
         One seed per sequence to generate (non-negative integers).
     primers
         One primer per sequence, or one for all, or None for ``["BOS"]``.
-    max_tokens, n_bars, temperature, top_k, top_p, greedy, bar_token
+    max_tokens, n_bars, temperature, top_k, top_p, greedy, bar_token, constrained
         As for :func:`sample_tokens`.
     batch_size
         Sequences advanced together (memory grows with it; 128 suits a CPU).
@@ -506,6 +566,7 @@ def sample_many(
     parts = _parts(source)
     if hasattr(parts.model, "distribution"):
         raise TypeError("sample_many batches Keras LSTMs; sample n-gram models one by one with sample_tokens")
+    grammar = _grammar(parts, constrained)
     vocab = parts.vocab
     primer_list = [list(DEFAULT_PRIMER)] if primers is None else [list(p) for p in primers]
     if len(primer_list) not in (1, len(seeds)):
@@ -520,20 +581,22 @@ def sample_many(
         chunk_primers = [primer_list[0] if len(primer_list) == 1 else primer_list[start + i]
                          for i in range(len(chunk))]
         rows = _sample_batch(parts, vocab, chunk, chunk_primers, max_tokens=max_tokens, n_bars=n_bars,
-                             temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy, bar_token=bar_token)
-        results.extend(primer + vocab.decode(row.generated) for primer, row in zip(chunk_primers, rows))
+                             temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy, bar_token=bar_token,
+                             grammar=grammar)
+        results.extend(primer + vocab.decode(_complete(row.generated, row.state))
+                       for primer, row in zip(chunk_primers, rows))
     return results
 
 
 def _sample_batch(parts: ModelParts, vocab: Any, seeds: list[int], primers: list[list[str]], *,
                   max_tokens: int | None, n_bars: int | None, temperature: float, top_k: int | None,
-                  top_p: float | None, greedy: bool, bar_token: str) -> list[_Row]:
+                  top_p: float | None, greedy: bool, bar_token: str, grammar: Any = None) -> list[_Row]:
     step = _fast_step(parts.model, parts.config)
     banned = [vocab.id(token) for token in BANNED_TOKENS if token in vocab]
     eos_id = vocab.id("EOS") if "EOS" in vocab else None
     bar_id = vocab.id(bar_token) if bar_token in vocab else None
     limit = max_tokens if max_tokens is not None else n_bars * MAX_TOKENS_PER_BAR
-    rows = [_Row(_primer_ids(vocab, primer), seed) for primer, seed in zip(primers, seeds)]
+    rows = [_Row(_primer_ids(vocab, primer), seed, grammar) for primer, seed in zip(primers, seeds)]
     states = step.initial_states(len(rows))
     inputs = np.array([[row.pending.pop(0)] for row in rows], dtype=np.int32)
     while not all(row.done for row in rows):
@@ -544,8 +607,7 @@ def _sample_batch(parts: ModelParts, vocab: Any, seeds: list[int], primers: list
             if row.pending:  # still priming: feed the next primer token, ignore the prediction
                 inputs[i, 0] = row.pending.pop(0)
                 continue
-            logits = logits_batch[i].copy()
-            logits[banned] = -np.inf
+            logits = _mask(logits_batch[i], banned, row.state)
             token_id = next_token(logits, row.rng, temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)
             if token_id == bar_id and n_bars is not None:
                 if row.bars == n_bars:
@@ -553,6 +615,8 @@ def _sample_batch(parts: ModelParts, vocab: Any, seeds: list[int], primers: list
                     continue
                 row.bars += 1
             row.generated.append(token_id)
+            if row.state is not None:
+                row.state.feed(token_id, check=False)
             if token_id == eos_id or len(row.generated) >= limit:
                 row.done = True
                 continue

@@ -1,0 +1,70 @@
+"""Train a reference LSTM and ship it as a reference bundle (``musiclib/reference/<name>/``).
+
+Usage::
+
+    .venv/bin/python benchmarks/reference_models.py nottingham-lstm   # Nottingham (needs its MIDI files)
+    .venv/bin/python benchmarks/reference_models.py folk-lstm         # the embedded folk corpus
+
+Each name fixes the dataset, preset and epochs (:data:`RECIPES`): the run trains with
+validation-based early stopping into ``runs/reference/<name>/`` (rerunning the same
+command resumes an interrupted run), scores the test split against the n-gram
+baselines, and writes the bundle with its weights only (no optimizer state) and a
+``reference.json`` holding the data fingerprint, this exact command and the test NLL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import musiclib as ml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MUSICLIB_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+RECIPES: dict[str, dict] = {
+    "nottingham-lstm": {"dataset": "nottingham", "path": str(SHARED / "nottingham"), "preset": "default",
+                        "epochs": 8},
+    "folk-lstm": {"dataset": "folk", "path": None, "preset": "default", "epochs": 3},
+}
+"""Reference name -> dataset, data path, LSTM preset and epochs (early stopping may end sooner)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", choices=sorted(RECIPES))
+    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    parser.add_argument("--data", default=None, help="override the recipe's data folder")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="run folder (default runs/reference/NAME)")
+    args = parser.parse_args(argv)
+    recipe = dict(RECIPES[args.name])
+    epochs = args.epochs if args.epochs is not None else recipe["epochs"]
+    path = args.data if args.data is not None else recipe["path"]
+    out = Path(args.out) if args.out else ROOT / "runs" / "reference" / args.name
+    command = " ".join(["benchmarks/reference_models.py", args.name,
+                        *(["--epochs", str(args.epochs)] if args.epochs is not None else []),
+                        *(["--seed", str(args.seed)] if args.seed else [])])
+    prepared = ml.prepare.prepare(ml.prepare.PrepareConfig(dataset=recipe["dataset"], path=path, seed=args.seed),
+                                  out_dir=out)
+    print(f"{recipe['dataset']}: {prepared.data_info()['split_sizes']} tunes, {prepared.data_info()['tokens']} tokens")
+    result = ml.experiments.train_lstm_experiment(prepared, out_dir=out, preset=recipe["preset"], epochs=epochs,
+                                                  seed=args.seed, verbose=2)
+    print(ml.experiments.format_table(result.table))
+    folder = ml.lm.export_reference(result.bundle_path, args.name, command=command, notes={
+        "preset": recipe["preset"],
+        "epochs_trained": len(result.history.get("loss", [])),
+        "train_minutes": round(result.train_seconds / 60, 1),
+        "test_nll": result.lstm_row["nll"],
+        "best_ngram": {"model": result.best_baseline["model"], "nll": result.best_baseline["nll"]},
+    })
+    size = sum(p.stat().st_size for p in folder.iterdir())
+    print(f"reference bundle {args.name}: {folder} ({size / 1e6:.1f} MB); command: {shlex.quote(command)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
