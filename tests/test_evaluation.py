@@ -356,4 +356,4 @@ def test_melody_polyphony_counts_notes_that_start_while_the_melody_sounds():
     one_at_a_time = Tune(tracks=(Track(make_notes([0.0, 1.0, 2.0], [1.0, 1.0, 1.0], [60, 62, 64])),))
     assert melody_polyphony(one_at_a_time) == 0.0
     stacked = Tune(tracks=(Track(make_notes([0.0, 0.0, 1.0, 1.5], [1.0, 1.0, 1.0, 0.5], [60, 64, 62, 65])),))
-    assert melody_polyphony(stacked) == 2 / 4  # the second pitch at 0.0 and the note at 1.5
+    assert melody_polyphony(stacked) == 0.75  # two notes sound in 0-1 and 1.5-2 of the 2 quarters

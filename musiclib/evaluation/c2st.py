@@ -69,9 +69,10 @@ import numpy as np
 from musiclib.evaluation.features import (
     DURATION_CLASSES,
     RESOLUTION,
+    _skyline,
+    melody_polyphony,
     melody_track,
     set_features,
-    _skyline,
 )
 from musiclib.tune import Tune
 
@@ -156,20 +157,6 @@ def _bar_index(starts: np.ndarray, times: np.ndarray) -> np.ndarray:
     return np.searchsorted(starts, times + _TOL, side="right") - 1
 
 
-def _melody_polyphony_share(notes: np.ndarray) -> float:
-    """Time with >= 2 melody notes sounding over time with >= 1 (on the tick grid)."""
-    if not len(notes):
-        return math.nan
-    start = np.rint(notes["start"] * RESOLUTION).astype(np.int64)
-    end = np.maximum(np.rint((notes["start"] + notes["duration"]) * RESOLUTION).astype(np.int64), start + 1)
-    counts = np.zeros(int(end.max()) + 1, dtype=np.int64)
-    np.add.at(counts, start, 1)
-    np.add.at(counts, end, -1)
-    sounding = np.cumsum(counts)[:-1]
-    any_sounding = np.count_nonzero(sounding >= 1)
-    return float(np.count_nonzero(sounding >= 2) / any_sounding) if any_sounding else math.nan
-
-
 def _interval_features(pitches: np.ndarray) -> dict[str, Any]:
     steps = np.diff(pitches)
     size = np.abs(steps)
@@ -238,7 +225,7 @@ def c2st_piece_features(tune: Tune) -> dict[str, Any]:
     starts = tune.bar_starts()
     return {
         **_interval_features(skyline["pitch"].astype(np.int64)),
-        "melody_polyphony_share": _melody_polyphony_share(melody_track(tune)),
+        "melody_polyphony_share": melody_polyphony(tune),
         **_repetition_features(skyline, starts),
         **_accompaniment_features(tune, skyline, len(starts)),
     }

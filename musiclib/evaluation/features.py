@@ -193,16 +193,19 @@ def melody_pitches(tune: Tune) -> np.ndarray:
 
 
 def melody_polyphony(tune: Tune) -> float:
-    """Share of melody notes that start while another melody note still sounds (0 for a
-    melody that plays one note at a time; a second pitch at the same onset counts)."""
+    """Share of the time the melody sounds two or more notes at once, over the time it sounds
+    at all, on a grid of :data:`RESOLUTION` ticks per quarter (NaN for a tune without melody)."""
     notes = melody_track(tune)
-    if len(notes) < 2:
-        return 0.0
-    order = np.lexsort((notes["pitch"], notes["start"]))
-    start = notes["start"][order]
-    end = start + notes["duration"][order]
-    sounding = np.maximum.accumulate(end)[:-1]
-    return float((start[1:] < sounding - 1e-9).sum() / len(notes))
+    if not len(notes):
+        return math.nan
+    start = np.rint(notes["start"] * RESOLUTION).astype(np.int64)
+    end = np.maximum(np.rint((notes["start"] + notes["duration"]) * RESOLUTION).astype(np.int64), start + 1)
+    counts = np.zeros(int(end.max()) + 1, dtype=np.int64)
+    np.add.at(counts, start, 1)
+    np.add.at(counts, end, -1)
+    sounding = np.cumsum(counts)[:-1]
+    any_sounding = np.count_nonzero(sounding >= 1)
+    return float(np.count_nonzero(sounding >= 2) / any_sounding) if any_sounding else math.nan
 
 
 def melody_intervals(tune: Tune) -> np.ndarray:

@@ -18,6 +18,13 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from musiclib._files import atomic_write, json_ready, write_json
+from musiclib.evaluation.c2st import (
+    C2ST_CLASSIFIERS,
+    C2ST_FEATURES,
+    MIN_PER_CLASS,
+    c2st_features,
+    classifier_test,
+)
 from musiclib.evaluation.features import (
     _MIN_SET,
     FEATURES,
@@ -27,15 +34,8 @@ from musiclib.evaluation.features import (
     melody_intervals,
     set_features,
 )
-from musiclib.evaluation.c2st import (
-    C2ST_CLASSIFIERS,
-    C2ST_FEATURES,
-    MIN_PER_CLASS,
-    c2st_features,
-    classifier_test,
-)
-from musiclib.evaluation.shared_runs import SharedRunIndex, memorisation
 from musiclib.evaluation.mgeval import _KDE_GRID, compare_sets
+from musiclib.evaluation.shared_runs import SharedRunIndex, memorisation
 from musiclib.tune import Tune
 
 __all__ = [
