@@ -14,9 +14,10 @@ either (the validation split only chose the LSTM's stopping epoch). The training
 tunes fit the Markov chain and are what memorisation is checked against.
 
 Generated, per seed: ``-n`` pieces each of the LSTM (``--bars`` bars sampled from
-``BOS``, temperature 1, nucleus 0.95), the GAN (four 4-bar phrases in a row; 4/4
-only), a first-order Markov chain over the LSTM's event tokens (same sampling, no
-``EOS``) and uniform-random notes shaped like the reference excerpts. Every piece,
+``BOS``, ``--temperature`` 1, nucleus 0.95, under the event grammar unless
+``--unconstrained``), the GAN (four 4-bar phrases in a row; 4/4 only; ``--gan-bundle
+none`` leaves it out), a first-order Markov chain over the LSTM's event tokens (same
+nucleus, no grammar, no ``EOS``) and uniform-random notes shaped like the reference excerpts. Every piece,
 reference included, is cut to its first ``--bars`` bars before the features.
 
 Columns: MGEval's overlap area and KL divergence, the classifier two-sample test's
@@ -59,8 +60,13 @@ def _shown(path: str) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(SHARED / "nottingham"), help="Nottingham root (holds MIDI/)")
-    parser.add_argument("--lstm-bundle", default=str(ROOT / "runs" / "lstm-nottingham" / "bundle"))
-    parser.add_argument("--gan-bundle", default=str(ROOT / "runs" / "gan-nottingham" / "bundle"))
+    parser.add_argument("--lstm-bundle", default=str(ROOT / "runs" / "lstm-nottingham" / "bundle"),
+                        help="LSTM bundle folder or reference bundle name (e.g. nottingham-lstm)")
+    parser.add_argument("--gan-bundle", default=str(ROOT / "runs" / "gan-nottingham" / "bundle"),
+                        help="GAN bundle folder; 'none' leaves the GAN row out")
+    parser.add_argument("--temperature", type=float, default=1.0, help="the LSTM's sampling temperature")
+    parser.add_argument("--unconstrained", action="store_true",
+                        help="sample the LSTM without the event grammar (what it learnt alone)")
     parser.add_argument("--seeds", type=_positive, default=3,
                         help="generated sets per model (and ceiling splits)")
     parser.add_argument("-n", type=_positive, default=100, help="pieces per generated set")
@@ -86,15 +92,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import musiclib as ml
     from musiclib import evaluation as ev
+    from musiclib.gan.bundle import load_bundle as load_gan_bundle
     from musiclib.lm.bundle import load_bundle
+    from musiclib.lm.reference import resolve_bundle
     from musiclib.split import Split
 
     started = time.perf_counter()
-    lstm = load_bundle(args.lstm_bundle)
+    lstm = load_bundle(resolve_bundle(args.lstm_bundle))
     if lstm.split_path is None:
         print(f"{args.lstm_bundle} holds no split.json: cannot tell its training tunes", file=sys.stderr)
         return 2
-    gan = load_bundle(args.gan_bundle)
+    gan = None if args.gan_bundle == "none" else load_gan_bundle(args.gan_bundle)
     corpus = ml.datasets.load("nottingham", path=args.data)
     by_split = dict(zip(SPLITS, Split.load(lstm.split_path).apply(corpus.tunes)))
     training = by_split["train"]
@@ -104,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     generated, seconds = ev.model_sets(lstm=lstm, gan=gan, training=training, reference=reference, n=args.n,
                                        seeds=range(args.seeds), n_bars=args.bars, top_p=args.top_p,
+                                       temperature=args.temperature, constrained=not args.unconstrained,
                                        progress=lambda message: print(message, flush=True))
 
     t0 = time.perf_counter()
@@ -116,13 +125,15 @@ def main(argv: list[str] | None = None) -> int:
         "corpus_fingerprint": corpus.fingerprint,
         "split": {name: len(tunes) for name, tunes in by_split.items()},
         "reference_splits": args.reference_splits,
-        "lstm_bundle": _shown(args.lstm_bundle),
+        "lstm_bundle": _shown(str(lstm.path)),
         "gan_bundle": _shown(args.gan_bundle),
         "pieces_per_set": args.n,
         "seeds": args.seeds,
         "bars": args.bars,
-        "sampling": {"temperature": 1.0, "top_p": args.top_p, "primer": ["BOS"]},
-        "gan": {"phrases_per_piece": max(args.bars // 4, 1), "threshold": 0.5, "meter": list(gan.meter)},
+        "sampling": {"temperature": args.temperature, "top_p": args.top_p, "primer": ["BOS"],
+                     "constrained": not args.unconstrained},
+        "gan": None if gan is None else {"phrases_per_piece": max(args.bars // 4, 1), "threshold": 0.5,
+                                         "meter": list(gan.meter)},
         "generation_seconds": seconds,
         "evaluation_seconds": round(evaluation_seconds, 1),
         "total_seconds": round(time.perf_counter() - started, 1),

@@ -18,15 +18,18 @@ __all__ = [
 
 
 def lstm_set(bundle: Any, n: int, *, seed: int, n_bars: int = 16, temperature: float = 1.0,
-             top_p: float | None = 0.95) -> list[Tune]:
-    """``n`` pieces of ``n_bars`` bars sampled from an LSTM bundle (from ``BOS``, as one batch), decoded."""
+             top_p: float | None = 0.95, constrained: bool = True) -> list[Tune]:
+    """``n`` pieces of ``n_bars`` bars sampled from an LSTM bundle (from ``BOS``, as one batch), decoded.
+
+    ``constrained`` samples under the event grammar (see :func:`musiclib.lm.sampling.sample_tokens`).
+    """
     from musiclib.lm.bundle import load_bundle
     from musiclib.lm.sampling import sample_many
 
     if not hasattr(bundle, "model"):
         bundle = load_bundle(bundle)
     sequences = sample_many(bundle, seeds=_piece_seeds(seed, n), n_bars=n_bars, temperature=temperature,
-                            top_p=top_p)
+                            top_p=top_p, constrained=constrained)
     return [bundle.encoding.decode(tokens).tune for tokens in sequences]
 
 
@@ -57,6 +60,8 @@ def model_sets(
     seeds: Iterable[int],
     n_bars: int = 16,
     top_p: float | None = 0.95,
+    temperature: float = 1.0,
+    constrained: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, list[list[Tune]]], dict[str, list[float]]]:
     """The sets of the standard table: LSTM, GAN, Markov and uniform, one set per seed.
@@ -78,6 +83,9 @@ def model_sets(
         Bars per piece (GAN: ``n_bars // 4`` four-bar phrases, at least one).
     top_p
         Nucleus sampling for the LSTM and the Markov chain.
+    temperature, constrained
+        The LSTM's sampling temperature, and whether it samples under the event
+        grammar (the Markov chain never does: it is the floor of token statistics).
     progress
         Called with one line per set made.
 
@@ -99,7 +107,8 @@ def model_sets(
     shapes = [excerpt(tune, n_bars=n_bars) for tune in reference]
     makers: dict[str, Callable[[int], list[Tune]]] = {}
     if lstm is not None:
-        makers["LSTM"] = lambda seed: lstm_set(lstm, n, seed=seed, n_bars=n_bars, top_p=top_p)
+        makers["LSTM"] = lambda seed: lstm_set(lstm, n, seed=seed, n_bars=n_bars, top_p=top_p,
+                                               temperature=temperature, constrained=constrained)
     if gan is not None:
         makers["GAN"] = lambda seed: gan_set(gan, n, seed=seed, phrases_per_piece=max(n_bars // 4, 1))
     tokens = {"encoding": lstm.encoding, "vocab": lstm.vocab} if lstm is not None else {}
