@@ -82,7 +82,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -815,8 +815,10 @@ def _restore_state(model, optimizer, resume: _Resume) -> None:
 class _Checkpointer(NamedTuple):
     """Reads the model's weights and writes a checkpoint after every epoch (chief only)."""
 
-    weights: Any
-    save: Any
+    weights: Callable[[], list[np.ndarray]]
+    """The model's weights now (for early stopping's best epoch)."""
+    save: Callable[[int, dict[str, list], "_EarlyStopping"], None]
+    """Write the checkpoint after ``completed`` epochs (``save(completed, history, stopping)``)."""
 
 
 def _checkpointer(model, optimizer, backup_dir: Path | None, run_id: str) -> _Checkpointer:
