@@ -14,11 +14,9 @@ read them.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import functools
 import math
-import multiprocessing
 import os
 import time
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from musiclib._processes import process_pool
 from musiclib.audio.analysis import SCALAR_FEATURES, SpectrogramConfig, _check_config, _normalised, features
 from musiclib.audio.synthesis import check_backend, get_renderer
 from musiclib.tune import Tune
@@ -452,8 +451,7 @@ def analyze_sets(
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
         # spawn, not fork: a process forked after FluidSynth, librosa or TensorFlow have started
         # their threads can deadlock on a lock one of them held (seen here with FluidSynth + librosa)
-        context = multiprocessing.get_context("spawn")
-        with bar, concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with bar, process_pool(workers) as pool:
             results = []
             for chunk, result in zip(chunks, pool.map(functools.partial(_analyze_chunk, **options), chunks)):
                 results.append(result)

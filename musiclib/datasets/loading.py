@@ -28,7 +28,6 @@ contents, the read options and the reader's code; a warm load skips parsing.
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import os
 import warnings
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Sequence
 
 from musiclib import io as _io
+from musiclib._processes import process_pool
 from musiclib.datasets.archives import _MACOS_FORKS
 from musiclib.datasets.cache import PARSED_DIR, _read_cache, _write_cache, corpus_fingerprint
 from musiclib.datasets.checksums import _checksum_from_hashes, _encode_path, _hash_file, _scan
@@ -285,7 +285,9 @@ def _parse_all(
         else:
             chunks = _chunks(items, workers * _CHUNKS_PER_WORKER)
             parse = functools.partial(_parse_chunk, limits=limits, keep_chords=keep_chords)
-            with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
+            # spawn, not fork: see musiclib._processes (a fork after TensorFlow, FluidSynth or
+            # librosa have started threads can deadlock)
+            with process_pool(min(workers, len(chunks))) as pool:
                 for chunk, parsed in zip(chunks, pool.map(parse, chunks)):
                     results.extend(parsed)
                     bar.update(len(chunk))
@@ -412,7 +414,10 @@ def load(
     workers
         Parse in this many processes (the result is identical to serial parsing).
         ``None`` (default) uses one process per CPU, up to :data:`MAX_AUTO_WORKERS`,
-        when there are more than :data:`PARALLEL_MIN_FILES` files to parse.
+        when there are more than :data:`PARALLEL_MIN_FILES` files to parse. Workers
+        are started with ``spawn`` (a process forked after TensorFlow, FluidSynth or
+        librosa have started threads can deadlock), so a script that asks for them
+        needs the usual ``if __name__ == "__main__":`` guard; notebooks need nothing.
     progress
         Show tqdm bars.
     allow_unverified

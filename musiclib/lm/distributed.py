@@ -29,10 +29,32 @@ What it computes
     With dropout the masks differ from a single-device run's (each replica draws its
     own masks, from the same seed state), so only ``dropout=0`` runs match closely.
 
+Early stopping and resume
+    With ``valid_sequences`` it stops early on ``val_loss`` exactly as
+    :func:`musiclib.lm.training.train` does (Keras's ``EarlyStopping`` with
+    ``patience=config.patience`` and ``restore_best_weights=True``): the model ends with
+    the weights of the best epoch. After every completed epoch the chief writes a
+    checkpoint, ``out_dir/backup/epoch-NNNNN/`` (``model.npz``: every model variable,
+    seed states included; ``optimizer.npz``: Adam's iteration count and moments;
+    ``best_weights.npz``; ``state.json``: the epoch, the early-stopping state, the history
+    and the run's fingerprint), built in a temporary folder and renamed into place, so a
+    kill leaves the previous checkpoint or the new one, never half of one. Started again
+    with the same command and ``out_dir``, the workers continue from the last completed
+    epoch: the variables are restored and the data pipeline starts at that epoch (its
+    shuffle is a function of ``(seed, epoch)``), so a resumed run ends with exactly the
+    weights of an uninterrupted one (with ``deterministic=True``, the default; tested with
+    two workers killed by SIGKILL). A backup of another run (the config apart from
+    ``epochs`` and ``patience``, or the data) is refused. A run that completes removes
+    ``backup/``, so the next call starts over.
+
+    Assumption: every worker reads the *chief's* backup in ``out_dir``, so ``out_dir``
+    must be on a filesystem all workers see (one host, or a shared filesystem). The
+    workers compare the resume epoch and run fingerprint they read (an all-reduce) and
+    refuse to train when they differ.
+
 What it leaves out
-    No early stopping, no best checkpoint, no resume after a kill: it runs exactly
-    ``epochs`` epochs and saves the final model. Score that with
-    :func:`musiclib.lm.training.evaluate_nll` as usual.
+    No best/last ``.keras`` checkpoints beside the final model and no TensorBoard.
+    Score the model with :func:`musiclib.lm.training.evaluate_nll` as usual.
 
 Running several workers
     Every worker runs the same program with its own ``TF_CONFIG``, for example::
@@ -53,22 +75,26 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
 from musiclib._files import atomic_write, read_json, write_json
 from musiclib.lm.lstm import LSTMConfig
 from musiclib.lm.training import (
+    BACKUP_DIR,
+    HISTORY_CSV,
     HISTORY_FILE,
     _check_data_args,
     _default_stride,
+    _run_fingerprint,
     _save_keras_atomically,
     _window_pipeline,
     _write_history,
@@ -86,11 +112,18 @@ __all__ = [
     "load_tokens",
     "MODEL_FILE",
     "CONFIG_FILE",
+    "BACKUP_DIR",
     "main",
 ]
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
+_CHECKPOINT_PREFIX = "epoch-"  # backup/epoch-00003/: the state after 3 completed epochs
+_STATE_FILE = "state.json"
+_MODEL_STATE = "model.npz"
+_OPTIMIZER_STATE = "optimizer.npz"
+_BEST_WEIGHTS = "best_weights.npz"
+_MONITOR = "val_loss"
 
 
 # ----------------------------------------------------------------------------- strategies
@@ -270,9 +303,11 @@ def train_distributed(
         Training tunes as int arrays ``BOS ... EOS``; every worker passes the same ones.
     out_dir
         Run folder of the chief: ``history.json``/``history.csv`` (rewritten
-        atomically after every epoch), ``config.json`` and ``model.keras`` (the final
-        model, written atomically). Other workers write to a temporary folder that is
-        deleted at the end.
+        atomically after every epoch), ``config.json``, ``backup/`` (a checkpoint per
+        completed epoch, removed when the run completes) and ``model.keras`` (the final
+        model, written atomically). Other workers write their history and model to a
+        temporary folder that is deleted at the end, and read the chief's ``backup/``
+        to resume (so ``out_dir`` must be visible to every worker).
     strategy
         A ``tf.distribute`` strategy (default: the current one, see
         :func:`strategy_from_environment`). The model and optimizer are built under
@@ -280,9 +315,10 @@ def train_distributed(
     valid_sequences
         Validation tunes: ``val_loss`` (mean cross-entropy per target token, as
         :func:`musiclib.lm.training.train` reports it) is computed after every epoch, by
-        every worker from its own (identical) copy of the weights.
+        every worker from its own (identical) copy of the weights, and drives early
+        stopping with ``config.patience``. Without them every epoch runs.
     epochs
-        Epochs to run (default ``config.epochs``). There is no early stopping.
+        Epochs to run at most (default ``config.epochs``); may differ on a resume.
     batch_size
         *Global* batch size, split evenly over ``strategy.num_replicas_in_sync``
         replicas (default ``config.batch_size``).
@@ -298,8 +334,11 @@ def train_distributed(
     Returns
     -------
     DistributedResult
-        ``(model, history, is_chief, config)``. ``history`` has columns ``epoch``,
-        ``loss``, ``val_loss`` (with ``valid_sequences``), ``train_seconds``,
+        ``(model, history, is_chief, config)``; the model holds the best epoch's
+        weights when ``valid_sequences`` were given, else the last epoch's. ``history``
+        has one row per epoch, those before a resume included, with columns ``epoch``,
+        ``session`` (0, then +1 per resume), ``loss``, ``val_loss`` (with
+        ``valid_sequences``), ``train_seconds``,
         ``tokens_per_s`` (target tokens of the global batch per second, all workers
         together; the first epoch includes graph tracing), ``input_tokens_per_s``,
         ``replicas`` and ``workers``.
@@ -307,8 +346,11 @@ def train_distributed(
     Raises
     ------
     ValueError
-        When the global batch does not split evenly over the replicas, or the
-        training tunes hold fewer windows than one global batch.
+        When the global batch does not split evenly over the replicas, the training
+        tunes hold fewer windows than one global batch, or ``out_dir/backup/`` holds the
+        backup of a different run.
+    RuntimeError
+        When the workers read different resume states (``out_dir`` not shared).
     """
     import keras
     import tensorflow as tf
@@ -320,6 +362,10 @@ def train_distributed(
     strategy = strategy if strategy is not None else tf.distribute.get_strategy()
     cluster = _cluster(strategy, config.batch_size)
     windows = _training_windows(config, train_sequences, train_stride=train_stride)
+    valid = None
+    if valid_sequences is not None:
+        valid = _validation_windows(config, valid_sequences, stride=valid_stride or config.sequence_length)
+    run_id = _fingerprint(config, windows, valid)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
@@ -328,22 +374,36 @@ def train_distributed(
         model = build_lstm(config)
         optimizer = _pre_reduced_adam(config)
         optimizer.build(model.trainable_variables)
-    distributed = strategy.distribute_datasets_from_function(_sharded_dataset_fn(config, windows, cluster))
+    # Every worker reads the chief's backup in out_dir (one host or a shared filesystem).
+    backup_dir = Path(out_dir) / BACKUP_DIR
+    resume = _read_backup(backup_dir, run_id, patience=config.patience)
+    _check_agreement(strategy, cluster, resume.start, run_id)
+    _restore_state(model, optimizer, resume)
+    if resume.start and verbose and cluster.is_chief:
+        print(f"Resuming from the backup in {backup_dir}: epoch {resume.start + 1} of {config.epochs}", flush=True)
+    distributed = strategy.distribute_datasets_from_function(
+        _sharded_dataset_fn(config, windows, cluster, start=resume.start))
     iterator = iter(distributed)
     train_step = _train_step(model, optimizer, strategy, config)
-    validate = None
-    if valid_sequences is not None:
-        validate = _validation(model, config, valid_sequences, stride=valid_stride or config.sequence_length)
+    validate = None if valid is None else _validation(model, config, valid)
 
     write_dir = Path(out_dir) if cluster.is_chief else Path(
         tempfile.mkdtemp(prefix=f"musiclib-{cluster.task_type}-{cluster.task_id}-"))
     write_dir.mkdir(parents=True, exist_ok=True)
+    if cluster.is_chief:
+        _remove_stale_temporaries(write_dir)
     try:
         write_json(write_dir / CONFIG_FILE, config.to_dict())
+        checkpoint = _checkpointer(model, optimizer, backup_dir if cluster.is_chief else None, run_id)
         history = _run_epochs(train_step, iterator, validate, config=config, windows=windows,
-                              cluster=cluster, write_dir=write_dir, verbose=verbose)
+                              cluster=cluster, write_dir=write_dir, verbose=verbose, resume=resume,
+                              checkpoint=checkpoint)
+        if resume.stopping.best_weights is not None:
+            model.set_weights(resume.stopping.best_weights)  # restore_best_weights, as train() does
         # Every worker saves (chief to out_dir, the others to their temporary folder).
         _save_keras_atomically(write_dir / MODEL_FILE, lambda p: model.save(p))
+        if cluster.is_chief:
+            _remove_backup(backup_dir)  # the run is complete: a new call starts over
     finally:
         if not cluster.is_chief:
             shutil.rmtree(write_dir, ignore_errors=True)
@@ -421,11 +481,12 @@ def _training_windows(config: LSTMConfig, train_sequences: Sequence, *, train_st
                     steps_per_epoch * global_batch * length)
 
 
-def _sharded_dataset_fn(config: LSTMConfig, windows: _Windows, cluster: _Cluster):
+def _sharded_dataset_fn(config: LSTMConfig, windows: _Windows, cluster: _Cluster, *, start: int = 0):
     """The ``dataset_fn`` of ``distribute_datasets_from_function``: every input pipeline (one
     per worker) cuts the same global batches and keeps the rows of its local replicas, one
     per-replica batch after another (the order in which the strategy hands them to the
-    local replicas)."""
+    local replicas). Its epochs run from ``start`` (a resumed run), each shuffled as a
+    function of ``(seed, epoch)``, so a resumed run sees the batches of an uninterrupted one."""
     import tensorflow as tf
 
     length, replicas, per_replica = config.sequence_length, cluster.replicas, cluster.per_replica
@@ -441,7 +502,7 @@ def _sharded_dataset_fn(config: LSTMConfig, windows: _Windows, cluster: _Cluster
             shuffle=True,
             seed=config.seed,
             loss_on=config.loss_on,
-            epochs=(0, config.epochs),
+            epochs=(start, max(start, config.epochs)),
             drop_remainder=True,
         )
 
@@ -490,40 +551,69 @@ def _train_step(model, optimizer, strategy, config: LSTMConfig):
 
 
 def _run_epochs(train_step, iterator, validate, *, config: LSTMConfig, windows: _Windows, cluster: _Cluster,
-                write_dir: Path, verbose: int) -> dict[str, list]:
-    """Every epoch: the steps, the validation loss, throughput; the history rewritten each epoch."""
-    history: dict[str, list] = {}
-    for epoch in range(config.epochs):
-        begin = time.perf_counter()
-        total = 0.0
-        for _ in range(windows.steps_per_epoch):
-            total += float(train_step(iterator))
-        seconds = max(time.perf_counter() - begin, np.finfo(float).tiny)
-        row: dict[str, Any] = {"epoch": epoch, "loss": total / windows.steps_per_epoch}
+                write_dir: Path, verbose: int, resume: "_Resume", checkpoint) -> dict[str, list]:
+    """Every epoch from ``resume.start``: the steps, the validation loss and early stopping,
+    throughput; then the checkpoint and the history, both rewritten atomically."""
+    history = {key: list(values) for key, values in resume.history.items()}
+    stopping = resume.stopping
+    for epoch in range(resume.start, config.epochs):
+        if stopping.stopped:
+            break
+        row = _train_epoch(train_step, iterator, validate, epoch=epoch, windows=windows, cluster=cluster,
+                           session=resume.session)
+        _append_row(history, row)
         if validate is not None:
-            row["val_loss"] = validate()
-        row.update(
-            train_seconds=seconds,
-            tokens_per_s=windows.target_tokens / seconds,
-            input_tokens_per_s=windows.input_tokens / seconds,
-            replicas=cluster.replicas,
-            workers=cluster.workers,
-        )
-        for key, value in row.items():
-            history.setdefault(key, []).append(value)
+            stopping.update(epoch, row[_MONITOR], checkpoint.weights)
+        checkpoint.save(epoch + 1, history, stopping)  # first: history.json never runs ahead of it
         _write_history(write_dir, history)
         if verbose and cluster.is_chief:
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "session"))
             print(f"epoch {epoch + 1}/{config.epochs}: {shown}", flush=True)
+            if stopping.stopped:
+                print(f"early stopping after epoch {epoch + 1}: best {_MONITOR} {stopping.best:.4g} "
+                      f"at epoch {stopping.best_epoch + 1} (weights restored)", flush=True)
     return history
 
 
-def _validation(model, config: LSTMConfig, valid_sequences, *, stride: int):
-    """A function that returns the mean cross-entropy per target token over the
-    validation windows, from this process's copy of the weights."""
-    import keras
-    import tensorflow as tf
+def _train_epoch(train_step, iterator, validate, *, epoch: int, windows: _Windows, cluster: _Cluster,
+                 session: int) -> dict[str, Any]:
+    """One epoch's steps and validation: its history row."""
+    begin = time.perf_counter()
+    total = 0.0
+    for _ in range(windows.steps_per_epoch):
+        total += float(train_step(iterator))
+    seconds = max(time.perf_counter() - begin, np.finfo(float).tiny)
+    row: dict[str, Any] = {"epoch": epoch, "session": session, "loss": total / windows.steps_per_epoch}
+    if validate is not None:
+        row[_MONITOR] = validate()
+    row.update(
+        train_seconds=seconds,
+        tokens_per_s=windows.target_tokens / seconds,
+        input_tokens_per_s=windows.input_tokens / seconds,
+        replicas=cluster.replicas,
+        workers=cluster.workers,
+    )
+    return row
 
+
+def _append_row(history: dict[str, list], row: dict[str, Any]) -> None:
+    """Add one row to the history columns (a column missing from earlier rows gets ``None``)."""
+    n_rows = len(history.get("epoch", []))
+    for key, value in row.items():
+        history.setdefault(key, [None] * n_rows).append(value)
+    for values in history.values():
+        if len(values) < n_rows + 1:
+            values.append(None)
+
+
+class _ValidWindows(NamedTuple):
+    """The validation stream and its window starts."""
+
+    stream: np.ndarray
+    starts: np.ndarray
+
+
+def _validation_windows(config: LSTMConfig, valid_sequences: Sequence, *, stride: int) -> _ValidWindows:
     valid_sequences = [np.asarray(seq, dtype=np.int32).reshape(-1) for seq in valid_sequences]
     stream = concatenate(valid_sequences)
     starts = window_starts(len(stream), sequence_length=config.sequence_length, stride=stride)
@@ -532,9 +622,26 @@ def _validation(model, config: LSTMConfig, valid_sequences, *, stride: int):
             f"valid_sequences hold {len(stream)} tokens, too few for one window of "
             f"sequence_length + 1 = {config.sequence_length + 1}"
         )
+    return _ValidWindows(stream, starts)
+
+
+def _fingerprint(config: LSTMConfig, windows: _Windows, valid: _ValidWindows | None) -> str:
+    """What a backup may only be resumed with (as :func:`musiclib.lm.training.train`): the
+    config apart from ``epochs`` and ``patience``, and the exact windows of both splits."""
+    empty = np.zeros(0, dtype=np.int32)
+    valid_stream, valid_starts = valid if valid is not None else (empty, empty.astype(np.int64))
+    return _run_fingerprint(config, windows.stream, valid_stream, windows.starts, valid_starts)
+
+
+def _validation(model, config: LSTMConfig, valid: _ValidWindows):
+    """A function that returns the mean cross-entropy per target token over the
+    validation windows, from this process's copy of the weights."""
+    import keras
+    import tensorflow as tf
+
     data = _window_pipeline(
-        stream,
-        starts,
+        valid.stream,
+        valid.starts,
         sequence_length=config.sequence_length,
         batch_size=config.batch_size,
         shuffle=False,
@@ -562,6 +669,232 @@ def _validation(model, config: LSTMConfig, valid_sequences, *, stride: int):
     return validate
 
 
+# ----------------------------------------------------------------------------- early stopping and resume
+
+
+class _EarlyStopping:
+    """Keras's ``EarlyStopping(monitor="val_loss", mode="min", patience=...,
+    restore_best_weights=True)``, with a state that a checkpoint stores and restores.
+
+    An epoch improves when its ``val_loss`` is below the best so far (``min_delta`` 0);
+    training stops once ``patience`` epochs in a row after the first have not improved.
+    """
+
+    def __init__(self, patience: int, *, best: float = math.inf, best_epoch: int = -1, wait: int = 0,
+                 stopped: bool = False, best_weights: list[np.ndarray] | None = None) -> None:
+        self.patience = patience
+        self.best = best
+        self.best_epoch = best_epoch
+        self.wait = wait
+        self.stopped = stopped
+        self.best_weights = best_weights
+
+    def update(self, epoch: int, value: float, weights) -> None:
+        """Account for ``epoch``'s ``value``; ``weights()`` gives the model's weights now."""
+        self.wait += 1
+        if value < self.best:  # NaN never improves
+            self.best, self.best_epoch, self.wait = float(value), epoch, 0
+            self.best_weights = weights()
+        elif self.wait >= self.patience and epoch > 0:
+            self.stopped = True
+
+    def to_json(self) -> dict[str, Any]:
+        best = self.best if math.isfinite(self.best) else None
+        return {"best": best, "best_epoch": self.best_epoch, "wait": self.wait, "stopped": self.stopped}
+
+    @classmethod
+    def from_json(cls, state: dict[str, Any], *, patience: int,
+                  best_weights: list[np.ndarray] | None) -> "_EarlyStopping":
+        return cls(patience, best=math.inf if state["best"] is None else float(state["best"]),
+                   best_epoch=int(state["best_epoch"]), wait=int(state["wait"]),
+                   stopped=bool(state["stopped"]), best_weights=best_weights)
+
+
+class _Resume(NamedTuple):
+    """Where this run starts: epochs completed, their history and session, the early-stopping
+    state, and the model and optimizer variables to restore (``None`` on a fresh start)."""
+
+    start: int
+    history: dict[str, list]
+    session: int
+    stopping: _EarlyStopping
+    model_values: list[np.ndarray] | None
+    optimizer_values: list[np.ndarray] | None
+
+
+def _checkpoints(backup_dir: Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints in ``backup_dir`` as ``(epochs completed, folder)``, oldest first."""
+    found = []
+    if backup_dir.is_dir():
+        for folder in backup_dir.iterdir():
+            suffix = folder.name[len(_CHECKPOINT_PREFIX):]
+            if folder.name.startswith(_CHECKPOINT_PREFIX) and suffix.isdigit() and (folder / _STATE_FILE).exists():
+                found.append((int(suffix), folder))
+    return sorted(found)
+
+
+def _read_arrays(path: Path) -> list[np.ndarray]:
+    with np.load(path, allow_pickle=False) as saved:
+        return [saved[f"v{i}"] for i in range(int(saved["count"]))]
+
+
+def _write_arrays(path: Path, arrays: Sequence[np.ndarray]) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, count=np.int64(len(arrays)), **{f"v{i}": a for i, a in enumerate(arrays)})
+    atomic_write(path, buffer.getvalue())
+
+
+def _read_backup(backup_dir: Path, run_id: str, *, patience: int) -> _Resume:
+    """The newest complete checkpoint in ``backup_dir`` (a fresh start when there is none);
+    a checkpoint of another run (config or data) is an error."""
+    found = _checkpoints(backup_dir)
+    if not found:
+        return _Resume(0, {}, 0, _EarlyStopping(patience), None, None)
+    start, folder = found[-1]
+    state = read_json(folder / _STATE_FILE)
+    if state.get("run") != run_id:
+        raise ValueError(
+            f"{backup_dir} holds the backup of a different run (the config, apart from epochs and patience, "
+            "or the data changed); delete that folder to start over or use another out_dir"
+        )
+    best_path = folder / _BEST_WEIGHTS
+    best = _read_arrays(best_path) if best_path.exists() else None
+    sessions = [s for s in state["history"].get("session", []) if s is not None]
+    return _Resume(
+        start=start,
+        history=state["history"],
+        session=max(sessions) + 1 if sessions else 1,
+        stopping=_EarlyStopping.from_json(state["early_stopping"], patience=patience, best_weights=best),
+        model_values=_read_arrays(folder / _MODEL_STATE),
+        optimizer_values=_read_arrays(folder / _OPTIMIZER_STATE),
+    )
+
+
+def _check_agreement(strategy, cluster: _Cluster, start: int, run_id: str) -> None:
+    """Refuse to train unless every worker read the same resume epoch of the same run.
+
+    Each worker reads the chief's backup in ``out_dir``; a worker that cannot see that
+    folder (no shared filesystem) would start from another epoch and train a different
+    model in lock-step, so the workers compare what they read: the sums of ``x`` and
+    ``x**2`` over the replicas equal ``n*x`` and ``n*x**2`` only when all agree.
+    """
+    if cluster.workers == 1:
+        return
+    import tensorflow as tf
+
+    mine = np.array([start, int(run_id[:6], 16)], dtype=np.int64)  # 24 bits of the fingerprint
+    local = tf.constant(np.concatenate([mine, mine * mine, [1]]), dtype=tf.int64)
+
+    @tf.function
+    def summed():
+        values = strategy.run(lambda: tf.identity(local))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None)
+
+    total = summed().numpy()
+    count, sums, squares = int(total[-1]), total[:2], total[2:4]
+    if np.any(sums * sums != count * squares):
+        raise RuntimeError(
+            f"the workers read different backups of {BACKUP_DIR}/ (this worker: resume epoch {start}): every "
+            "worker reads the chief's out_dir, so out_dir must be on a filesystem all workers share"
+        )
+
+
+def _restore_state(model, optimizer, resume: _Resume) -> None:
+    """Assign the checkpoint's model variables (weights and seed states) and optimizer
+    variables (iteration count, Adam's moments)."""
+    for variables, values, what in ((model.variables, resume.model_values, "model"),
+                                    (optimizer.variables, resume.optimizer_values, "optimizer")):
+        if values is None:
+            continue
+        if [tuple(v.shape) for v in variables] != [tuple(a.shape) for a in values]:
+            raise ValueError(f"the backup's {what} variables do not match this {what}'s")
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+
+
+class _Checkpointer(NamedTuple):
+    """Reads the model's weights and writes a checkpoint after every epoch (chief only)."""
+
+    weights: Callable[[], list[np.ndarray]]
+    """The model's weights now (for early stopping's best epoch)."""
+    save: Callable[[int, dict[str, list], "_EarlyStopping"], None]
+    """Write the checkpoint after ``completed`` epochs (``save(completed, history, stopping)``)."""
+
+
+def _checkpointer(model, optimizer, backup_dir: Path | None, run_id: str) -> _Checkpointer:
+    """Every worker reads the same variables each epoch (in case reading one takes part in
+    a collective); only the chief (``backup_dir`` given) writes them."""
+
+    def weights() -> list[np.ndarray]:
+        return [np.array(w) for w in model.get_weights()]
+
+    def save(completed: int, history: dict[str, list], stopping: _EarlyStopping) -> None:
+        model_values = [np.array(v.numpy()) for v in model.variables]
+        optimizer_values = [np.array(v.numpy()) for v in optimizer.variables]
+        if backup_dir is None:
+            return
+        state = {"run": run_id, "epochs_completed": completed, "history": history,
+                 "early_stopping": stopping.to_json()}
+        _write_checkpoint(backup_dir, completed, state, model_values, optimizer_values, stopping)
+
+    return _Checkpointer(weights, save)
+
+
+def _write_checkpoint(backup_dir: Path, completed: int, state: dict[str, Any], model_values: list[np.ndarray],
+                      optimizer_values: list[np.ndarray], stopping: _EarlyStopping) -> None:
+    """Write ``backup/epoch-NNNNN/`` into a temporary folder and rename it into place
+    (atomic: a reader sees the whole checkpoint or none), then drop the older ones."""
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    final = backup_dir / f"{_CHECKPOINT_PREFIX}{completed:05d}"
+    older = [folder for _, folder in _checkpoints(backup_dir) if folder != final]
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=backup_dir))
+    try:
+        _write_arrays(tmp / _MODEL_STATE, model_values)
+        _write_arrays(tmp / _OPTIMIZER_STATE, optimizer_values)
+        if stopping.best_weights is not None:
+            _write_best(tmp / _BEST_WEIGHTS, stopping, older[-1] / _BEST_WEIGHTS if older else None,
+                        unchanged=stopping.best_epoch < completed - 1)
+        write_json(tmp / _STATE_FILE, state)  # last: a folder with state.json is complete
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for folder in older:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_best(path: Path, stopping: _EarlyStopping, previous: Path | None, *, unchanged: bool) -> None:
+    """The best epoch's weights: a hard link to the previous checkpoint's copy when the
+    best epoch has not changed (no second copy of a large model), else written anew."""
+    if unchanged and previous is not None and previous.exists():
+        try:
+            os.link(previous, path)
+            return
+        except OSError:
+            pass
+    _write_arrays(path, stopping.best_weights)
+
+
+def _remove_stale_temporaries(out_dir: Path) -> None:
+    """Delete the temporary files and folders that a killed run of this function left in
+    ``out_dir`` mid-write (``.history.json.*.tmp``, ``.model.keras.*/``, ``backup/.epoch-*``);
+    other files are never touched."""
+    names = (HISTORY_FILE, HISTORY_CSV, CONFIG_FILE, MODEL_FILE)
+    stale = [p for name in names for p in out_dir.glob(f".{name}.*")]
+    stale += list((out_dir / BACKUP_DIR).glob(f".{_CHECKPOINT_PREFIX}*"))
+    for path in stale:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _remove_backup(backup_dir: Path) -> None:
+    """Delete the backup of a completed run (so that calling again starts over)."""
+    shutil.rmtree(backup_dir, ignore_errors=True)
+
+
 # ----------------------------------------------------------------------------- command line
 
 
@@ -571,12 +904,16 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "One worker of data-parallel LSTM training. Start the same command on every "
             "host with its own TF_CONFIG (MultiWorkerMirroredStrategy); without TF_CONFIG it "
-            "trains on this host's GPUs (MirroredStrategy) or its one device."
+            "trains on this host's GPUs (MirroredStrategy) or its one device. Run the same command "
+            "again after a kill to resume from the last completed epoch."
         ),
     )
     parser.add_argument("--config", required=True, help="LSTMConfig as JSON (LSTMConfig.to_dict)")
     parser.add_argument("--tokens", required=True, help=".npz from musiclib.lm.distributed.save_tokens")
-    parser.add_argument("--out-dir", required=True, help="run folder (written by the chief only)")
+    parser.add_argument(
+        "--out-dir", required=True,
+        help="run folder (written by the chief; every worker resumes from its backup/ when present)",
+    )
     parser.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
     parser.add_argument("--batch-size", type=int, default=None, help="global batch size (override)")
     parser.add_argument("--seed", type=int, default=None, help="override the config's seed")
