@@ -15,7 +15,7 @@ import musiclib
 PACKAGE = Path(musiclib.__file__).parent
 ROOT = PACKAGE.parent
 
-LAYERS = ("_files", "_lazy", "_keras", "tune", "io", "datasets", "split", "encoding", "prepare", "stats",
+LAYERS = ("_files", "_lazy", "_processes", "_keras", "tune", "io", "datasets", "split", "encoding", "prepare", "stats",
           "audio", "plots", "lm", "gan", "evaluation", "figures", "experiments", "pipeline", "cli", "notebook")
 """Bottom to top: a part may import only parts below it (at module level or inside a function)."""
 
