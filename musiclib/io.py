@@ -21,6 +21,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -387,15 +388,18 @@ def _end_track_notes(body: bytes) -> bytes:
     return body[: -len(_END_OF_TRACK)] + b"\x00".join(offs) + b"\x00" + _END_OF_TRACK
 
 
-def _normalise_midi(path: Path, data: bytes, *, end_notes: bool = True) -> bytes:
+def _normalise_midi(
+    path: Path, data: bytes, *, rewrite_track: Callable[[bytes], bytes] = _end_track_notes
+) -> bytes:
     """Check a MIDI file's structure and return the bytes that symusic is given.
 
     Rejects what symusic would reject (or misread) with a reason a person can act on:
     the header (magic, length, format, track count, time division) and that each of
     the declared track chunks fits in the file; events are left to symusic. A header
-    padded past 6 bytes is honoured (the padding dropped, as the standard says). With
-    ``end_notes``, each track gets note-offs for every key before its end-of-track event,
-    so that a note never switched off lasts to the end of its track.
+    padded past 6 bytes is honoured (the padding dropped, as the standard says). Each
+    track chunk's body goes through ``rewrite_track``: by default it gets note-offs for
+    every key before its end-of-track event, so that a note never switched off lasts to
+    the end of its track.
     """
     n_tracks = _check_midi_header(path, data)
     header_length = int.from_bytes(data[4:8], "big")
@@ -412,7 +416,7 @@ def _normalise_midi(path: Path, data: bytes, *, end_notes: bool = True) -> bytes
             )
         body = data[position + 8 : position + 8 + length]
         if tag == b"MTrk":
-            body = _end_track_notes(body) if end_notes else body
+            body = rewrite_track(body)
             seen += 1
         chunks.append(tag + len(body).to_bytes(4, "big") + body)
         position += 8 + length
@@ -439,91 +443,129 @@ def _has_restruck_keys(columns: list[dict[str, np.ndarray]]) -> bool:
     return False
 
 
-def _note_key(message) -> tuple[tuple[int, int] | None, bool]:
-    """``((channel, key), is_note_on)`` of a note message; ``(None, False)`` for any other."""
-    if message.type == "note_on":
-        return (message.channel, message.note), message.velocity > 0
-    if message.type == "note_off":
-        return (message.channel, message.note), False
+def _read_varlen(data: bytes, position: int) -> tuple[int, int]:
+    """A variable-length quantity at ``position``: ``(value, position after it)``."""
+    value = 0
+    for _ in range(4):
+        byte = data[position]
+        position += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, position
+    raise ValueError("variable-length quantity longer than 4 bytes")
+
+
+def _varlen_bytes(value: int) -> bytes:
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    return bytes(reversed(out))
+
+
+def _track_events(body: bytes) -> list[tuple[int, bytes]]:
+    """``(delta ticks, event bytes)`` of a track chunk's body, running status written out.
+
+    Raises
+    ------
+    ValueError, IndexError
+        For an event that runs past the end of the track or a byte that starts none.
+    """
+    events, position, status = [], 0, 0
+    while position < len(body):
+        delta, position = _read_varlen(body, position)
+        first = body[position]
+        if first == 0xFF:  # meta event: type, length, data
+            length, start = _read_varlen(body, position + 2)
+            end, status = start + length, 0
+            event = body[position:end]
+        elif first in (0xF0, 0xF7):  # system exclusive: length, data
+            length, start = _read_varlen(body, position + 1)
+            end, status = start + length, 0
+            event = body[position:end]
+        else:
+            if first & 0x80:
+                if first >= 0xF0:
+                    raise ValueError(f"status byte {first:#x} in a track")
+                status, position = first, position + 1
+            elif not status:
+                raise ValueError("data byte without a status")
+            end = position + (1 if status & 0xE0 == 0xC0 else 2)  # program change, channel pressure: 1
+            event = bytes([status]) + body[position:end]
+        if end > len(body):
+            raise ValueError("event past the end of its track")
+        events.append((delta, event))
+        position = end
+    return events
+
+
+def _note_key(event: bytes) -> tuple[tuple[int, int] | None, bool]:
+    """``((channel, key), is_note_on)`` of a note event; ``(None, False)`` for any other."""
+    kind = event[0] & 0xF0
+    if event[0] < 0xF0 and kind in (0x80, 0x90) and len(event) == 3:
+        return (event[0] & 0x0F, event[1]), kind == 0x90 and event[2] > 0
     return None, False
 
 
-def _offs_followed_by_offs(track) -> set[int]:
+def _offs_followed_by_offs(events: list[tuple[int, bytes]]) -> set[int]:
     """Indexes of the note-offs followed by another note-off of their key before its next note-on."""
     followed: set[int] = set()
-    last: dict[tuple[int, int], str] = {}
-    for index in range(len(track) - 1, -1, -1):
-        key, is_on = _note_key(track[index])
+    last: dict[tuple[int, int], bool] = {}  # key -> whether its next note event is a note-on
+    for index in range(len(events) - 1, -1, -1):
+        key, is_on = _note_key(events[index][1])
         if key is None:
             continue
-        if not is_on and last.get(key) == "off":
+        if not is_on and last.get(key) is False:
             followed.add(index)
-        last[key] = "on" if is_on else "off"
+        last[key] = is_on
     return followed
 
 
-def _paired_messages(track) -> list:
-    """A mido track rewritten so that each note-on has its own note-off (the rule of :func:`read_midi`).
+def _note_off(key: tuple[int, int]) -> bytes:
+    return bytes([0x80 | key[0], key[1], 0])
+
+
+def _paired_events(events: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """A track's events re-paired so that each note-on has its own note-off (the rule of :func:`read_midi`).
 
     A re-struck key gets a note-off just before its new note-on; of several note-offs
     in a row the earlier ones, owed by notes a re-strike already ended, are dropped, as
-    are note-offs of silent keys; notes still sounding at the end-of-track event are
-    switched off there.
+    are note-offs of silent keys; notes still sounding at the end-of-track event (or
+    after the last event of a track without one) are switched off there.
     """
-    import mido
-
-    followed = _offs_followed_by_offs(track)
+    followed = _offs_followed_by_offs(events)
     sounding: set[tuple[int, int]] = set()
     owed: dict[tuple[int, int], int] = {}  # note-offs still to come for notes ended by a re-strike
-    out, carried = [], 0  # carried: ticks of dropped messages, added to the next one kept
-
-    def off(key: tuple[int, int], time: int):
-        return mido.Message("note_off", channel=key[0], note=key[1], time=time)
-
-    for index, message in enumerate(track):
-        delta, carried = message.time + carried, 0
-        key, is_on = _note_key(message)
-        if message.type == "end_of_track":
-            for held in sorted(sounding):
-                out.append(off(held, delta))
-                delta = 0
+    out, carried = [], 0  # carried: ticks of dropped events, added to the next one kept
+    for index, (delta, event) in enumerate(events):
+        delta, carried = delta + carried, 0
+        key, is_on = _note_key(event)
+        if event[:2] == b"\xff\x2f":
+            out.extend((delta if i == 0 else 0, _note_off(held)) for i, held in enumerate(sorted(sounding)))
+            delta = 0 if sounding else delta
             sounding.clear()
         elif key is not None and is_on and key in sounding:
-            out.append(off(key, delta))
+            out.append((delta, _note_off(key)))
             owed[key], delta = owed.get(key, 0) + 1, 0
         elif key is not None and is_on:
             sounding.add(key)
-        elif key is not None and owed.get(key) and index in followed:
-            owed[key] -= 1
+        elif key is not None and (key not in sounding or (owed.get(key) and index in followed)):
+            if key in sounding:
+                owed[key] -= 1
             carried = delta
             continue
         elif key is not None:
-            if key not in sounding:
-                carried = delta
-                continue
             sounding.discard(key)
             owed.pop(key, None)
-        out.append(message.copy(time=delta))
-    # a track without an end-of-track event: its notes end after its last event
-    out.extend(off(held, carried if i == 0 else 0) for i, held in enumerate(sorted(sounding)))
+        out.append((delta, event))
+    out.extend((carried if i == 0 else 0, _note_off(held)) for i, held in enumerate(sorted(sounding)))
     return out
 
 
-def _pair_restruck_keys(data: bytes) -> bytes:
-    """MIDI bytes rewritten (through mido) so that every note-on has its own note-off.
-
-    The slow path, taken only for files where :func:`_has_restruck_keys` is true.
-    """
-    from io import BytesIO
-
-    import mido
-
-    midi = mido.MidiFile(file=BytesIO(data), clip=True)
-    for track in midi.tracks:
-        track[:] = _paired_messages(track)
-    out = BytesIO()
-    midi.save(file=out)
-    return out.getvalue()
+def _paired_track(body: bytes) -> bytes:
+    """A track body with its notes re-paired (the slow path, for files with a re-struck key)."""
+    return b"".join(_varlen_bytes(delta) + event for delta, event in _paired_events(_track_events(body)))
 
 
 def _parse_midi(path: Path, data: bytes) -> tuple[object, list[dict[str, np.ndarray]]]:
@@ -532,7 +574,7 @@ def _parse_midi(path: Path, data: bytes) -> tuple[object, list[dict[str, np.ndar
     The bytes, with every track's notes switched off at its end, go straight to
     symusic, which pairs each note-off with the oldest sounding note of its key; that
     is the rule unless a key is struck again while sounding. Only then (symusic shows
-    overlapping notes of one key) are the events re-paired through mido. Returns the
+    overlapping notes of one key) are the tracks' events re-paired (:func:`_paired_track`). Returns the
     score and its tracks' ``notes.numpy()`` columns.
     """
     from symusic import Score
@@ -548,10 +590,9 @@ def _parse_midi(path: Path, data: bytes) -> tuple[object, list[dict[str, np.ndar
     if not _has_restruck_keys(columns):
         return score, columns
     try:
-        repaired = _pair_restruck_keys(_normalise_midi(path, data, end_notes=False))
-        paired = Score.from_midi(repaired, ttype="quarter")
-    except (OSError, EOFError, ValueError, KeyError, IndexError, RuntimeError):  # mido refuses what
-        return score, columns  # symusic read: keep symusic's pairing
+        paired = Score.from_midi(_normalise_midi(path, data, rewrite_track=_paired_track), ttype="quarter")
+    except (ValueError, IndexError, RuntimeError):  # events symusic read but the re-pairing cannot
+        return score, columns  # keep symusic's pairing
     return paired, [track.notes.numpy() for track in paired.tracks]
 
 
