@@ -409,3 +409,20 @@ def test_file_read_errors_are_read_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "read_bytes", refuse)
     with pytest.raises(io.MusicReadError, match="unreadable: Permission denied"):
         io.read(path)
+
+
+def test_re_pairing_reads_every_kind_of_event(tmp_path):
+    """The slow path's own event reader: sysex, program change and pitch bend in running status, meta events."""
+    events = [
+        (0, b"\xf0\x05\x7e\x7f\x09\x01\xf7"),  # sysex (GM on)
+        (0, bytes([0xC0, 40])), (0, bytes([5])),  # program change, then one in running status (1 data byte)
+        (0, bytes([0xE0, 0, 64])), (0, bytes([1, 64])),  # pitch bend, then one in running status
+        (0, b"\xff\x01\x04text"),
+        (0, note_on(60)), (480, note_on(60)), (0, bytes([62, 80])),  # running-status note-on of 62
+        (480, note_off(60)), (0, bytes([0x80, 62, 0])), (240, bytes([0xB0, 7, 100])),
+    ]
+    data = midi_file(midi_track(events))
+    path = _write(tmp_path, data, "events.mid")
+    assert musiclib_notes(io.read_midi(path)) == mido_reference_notes(data) == [
+        (60, 0.0, 1.0), (60, 1.0, 2.0), (62, 1.0, 2.0)]
+    assert io.read_midi(path).tracks[0].program == 5
