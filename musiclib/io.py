@@ -10,13 +10,18 @@ so corpus loaders can skip and report a file instead of crashing.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import errno
 import os
 import re
+import stat
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -161,20 +166,47 @@ class _OutputCapture:
         _OutputCapture._active = None
 
 
+def _os_error_reason(error: OSError) -> str:
+    """A short reason for a file-system error on one file (a link loop, a refused name...)."""
+    if error.errno == errno.ELOOP:
+        return "symbolic link loop (too many levels of symbolic links)"
+    if error.errno == errno.ENAMETOOLONG:
+        return "name too long for the file system"
+    return f"unreadable: {error.strerror or error}"
+
+
 def _check_size(path: Path, limits: ReadLimits) -> None:
-    if path.is_dir():
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        reason = "broken symbolic link" if os.path.islink(path) else "no such file"
+        raise MusicReadError(path, reason) from None
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the name
+        reason = _os_error_reason(error) if isinstance(error, OSError) else f"unusable file name ({error})"
+        raise MusicReadError(path, reason) from None
+    if stat.S_ISDIR(status.st_mode):
         raise MusicReadError(path, "is a directory, not a file")
-    if not path.exists():
-        raise MusicReadError(path, "no such file")
-    size = path.stat().st_size
+    if not stat.S_ISREG(status.st_mode):
+        raise MusicReadError(path, "not a regular file (device, FIFO or socket)")
+    size = status.st_size
     if size == 0:
         raise MusicReadError(path, "empty file")
     if size > limits.max_bytes:
         raise MusicReadError(path, f"file of {size:,} bytes exceeds the limit of {limits.max_bytes:,}")
 
 
-def _notes_from_symusic(track, limits: ReadLimits, snap: int | None) -> np.ndarray:
-    raw = track.notes.numpy()
+def _read_bytes(path: Path) -> bytes:
+    """The bytes of a file; a file-system error (it vanished, permission denied) becomes a MusicReadError."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise MusicReadError(path, "no such file (it vanished while being read)") from None
+    except OSError as error:
+        raise MusicReadError(path, _os_error_reason(error)) from None
+
+
+def _notes_from_symusic(raw: dict[str, np.ndarray], limits: ReadLimits, snap: int | None) -> np.ndarray:
+    """A note array from a symusic track's ``notes.numpy()`` columns (quarter time)."""
     notes = np.zeros(len(raw["time"]), dtype=NOTE_DTYPE)
     start, duration = raw["time"].astype("f8"), raw["duration"].astype("f8")
     if snap:  # put onsets and ends back on the notated grid
@@ -209,12 +241,25 @@ def _dedupe(events: list, key) -> tuple:
 
 
 def _tune_from_score(
-    score, *, path, title: str, source: str, limits: ReadLimits, track_names=(), snap: int | None = None
+    score,
+    *,
+    path,
+    title: str,
+    source: str,
+    limits: ReadLimits,
+    track_names=(),
+    snap: int | None = None,
+    columns: list[dict[str, np.ndarray]] | None = None,
 ) -> Tune:
-    """Convert a symusic Score (quarter time unit) into a Tune, enforcing limits."""
+    """Convert a symusic Score (quarter time unit) into a Tune, enforcing limits.
+
+    ``columns`` are the tracks' ``notes.numpy()``, when the caller has them already.
+    """
     tracks = []
+    if columns is None:
+        columns = [trk.notes.numpy() for trk in score.tracks]
     for i, trk in enumerate(score.tracks):
-        notes = _notes_from_symusic(trk, limits, snap)
+        notes = _notes_from_symusic(columns[i], limits, snap)
         if not len(notes):
             continue
         if track_names:
@@ -269,21 +314,48 @@ def _tune_from_score(
 
 
 _MIDI_HEADER_BYTES = 14  # "MThd", length 6, format, track count, time division
+_END_OF_TRACK = b"\xff\x2f\x00"
 
 
-def _check_midi_structure(path: Path, data: bytes) -> None:
-    """Reject what symusic would reject (or misread) with a reason a person can act on.
+def _notes_off(channel: int) -> bytes:
+    """Note-off events for every key of a channel, twice (delta 0 between them, none before).
 
-    Checks the header (magic, length, format, track count, time division) and that
-    each of the declared track chunks fits in the file; events are left to symusic.
+    Inserted before a track's end-of-track event, they end every note still sounding
+    there: a note-on that is never switched off lasts to the end of its track, and
+    note-offs of silent keys are ignored. symusic ends the oldest sounding note of a key
+    at each note-off, so twice makes a key with two or more notes still sounding show
+    as overlapping notes, which sends the file down the slow path of :func:`_parse_midi`.
     """
+    status = bytes([0x80 | channel, 0, 0])
+    once = status + b"".join(bytes([0, key, 0]) for key in range(1, 128))  # the rest in running status
+    return once + b"\x00" + once
+
+
+_NOTES_OFF = tuple(_notes_off(channel) for channel in range(16))
+_NOTE_ON_STATUS = tuple(bytes([0x90 | channel]) for channel in range(16))
+
+
+def _midi_header_length(path: Path, data: bytes) -> int:
+    """The declared header length, checked (6, or more when a writer padded the header)."""
     if data[:4] != b"MThd":
         raise MusicReadError(path, "not a MIDI file (no 'MThd' header)")
     if len(data) < _MIDI_HEADER_BYTES:
         raise MusicReadError(path, f"truncated header ({len(data)} bytes; a MIDI header has 14)")
     header_length = int.from_bytes(data[4:8], "big")
-    if header_length != 6:
-        raise MusicReadError(path, f"wrong header chunk length {header_length:,} (a MIDI header has 6)")
+    if header_length < 6:
+        reason = f"wrong header chunk length {header_length:,} (a MIDI header has 6 or more)"
+        raise MusicReadError(path, reason)
+    if 8 + header_length > len(data):
+        raise MusicReadError(
+            path,
+            f"truncated: the header chunk declares {header_length:,} bytes but only {len(data) - 8:,} remain",
+        )
+    return header_length
+
+
+def _check_midi_header(path: Path, data: bytes) -> int:
+    """Check the header chunk (magic, length, format, track count, division); returns the track count."""
+    _midi_header_length(path, data)
     fmt, n_tracks, division = (int.from_bytes(data[i : i + 2], "big") for i in (8, 10, 12))
     if fmt == 2:
         raise MusicReadError(path, "MIDI format 2 (independent sequences) is not supported")
@@ -297,7 +369,42 @@ def _check_midi_structure(path: Path, data: bytes) -> None:
         raise MusicReadError(path, reason)
     if division == 0:
         raise MusicReadError(path, "time division of 0 ticks per quarter note")
-    position, seen = _MIDI_HEADER_BYTES, 0
+    return n_tracks
+
+
+def _end_track_notes(body: bytes) -> bytes:
+    """A track body with every sounding note switched off just before its end-of-track event.
+
+    Only the channels whose note-on status byte occurs in the track get note-offs (a
+    note-on always follows its status byte somewhere in its track; a payload byte that
+    looks like one costs only time). A track without a final end-of-track event (a
+    malformed one) is left as it is.
+    """
+    if not body.endswith(_END_OF_TRACK):
+        return body
+    offs = [_NOTES_OFF[channel] for channel, status in enumerate(_NOTE_ON_STATUS) if status in body]
+    if not offs:
+        return body
+    return body[: -len(_END_OF_TRACK)] + b"\x00".join(offs) + b"\x00" + _END_OF_TRACK
+
+
+def _normalise_midi(
+    path: Path, data: bytes, *, rewrite_track: Callable[[bytes], bytes] = _end_track_notes
+) -> bytes:
+    """Check a MIDI file's structure and return the bytes that symusic is given.
+
+    Rejects what symusic would reject (or misread) with a reason a person can act on:
+    the header (magic, length, format, track count, time division) and that each of
+    the declared track chunks fits in the file; events are left to symusic. A header
+    padded past 6 bytes is honoured (the padding dropped, as the standard says). Each
+    track chunk's body goes through ``rewrite_track``: by default it gets note-offs for
+    every key before its end-of-track event, so that a note never switched off lasts to
+    the end of its track.
+    """
+    n_tracks = _check_midi_header(path, data)
+    header_length = int.from_bytes(data[4:8], "big")
+    chunks = [data[:4] + (6).to_bytes(4, "big") + data[8:14]]
+    position, seen = 8 + header_length, 0
     while seen < n_tracks and position + 8 <= len(data):
         tag, length = data[position : position + 4], int.from_bytes(data[position + 4 : position + 8], "big")
         remaining = len(data) - position - 8
@@ -307,32 +414,216 @@ def _check_midi_structure(path: Path, data: bytes) -> None:
                 path, f"truncated: {what} declares {length:,} bytes but only {remaining:,} remain "
                 "(a cut-off file or a wrong chunk length)"
             )
-        seen += tag == b"MTrk"
+        body = data[position + 8 : position + 8 + length]
+        if tag == b"MTrk":
+            body = rewrite_track(body)
+            seen += 1
+        chunks.append(tag + len(body).to_bytes(4, "big") + body)
         position += 8 + length
+    chunks.append(data[position:])  # whatever follows the declared tracks, as symusic would see it
+    return b"".join(chunks)
+
+
+def _has_restruck_keys(columns: list[dict[str, np.ndarray]]) -> bool:
+    """Whether a key is struck again, in one track, while a note of it still sounds.
+
+    ``columns`` are the tracks' ``notes.numpy()``. symusic pairs a note-off with the
+    oldest sounding note-on of its key, so such a key shows as overlapping notes of
+    one pitch.
+    """
+    for raw in columns:
+        pitch = raw["pitch"]
+        if len(pitch) < 2:
+            continue
+        order = np.argsort(pitch, kind="stable")  # symusic lists a track's notes by onset
+        pitch, start = pitch[order], raw["time"][order]
+        end = start + raw["duration"][order]
+        if np.any((pitch[1:] == pitch[:-1]) & (start[1:] < end[:-1])):
+            return True
+    return False
+
+
+def _read_varlen(data: bytes, position: int) -> tuple[int, int]:
+    """A variable-length quantity at ``position``: ``(value, position after it)``."""
+    value = 0
+    for _ in range(4):
+        byte = data[position]
+        position += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, position
+    raise ValueError("variable-length quantity longer than 4 bytes")
+
+
+def _varlen_bytes(value: int) -> bytes:
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    return bytes(reversed(out))
+
+
+def _track_events(body: bytes) -> list[tuple[int, bytes]]:
+    """``(delta ticks, event bytes)`` of a track chunk's body, running status written out.
+
+    Raises
+    ------
+    ValueError, IndexError
+        For an event that runs past the end of the track or a byte that starts none.
+    """
+    events, position, status = [], 0, 0
+    while position < len(body):
+        delta, position = _read_varlen(body, position)
+        first = body[position]
+        if first == 0xFF:  # meta event: type, length, data
+            length, start = _read_varlen(body, position + 2)
+            end, status = start + length, 0
+            event = body[position:end]
+        elif first in (0xF0, 0xF7):  # system exclusive: length, data
+            length, start = _read_varlen(body, position + 1)
+            end, status = start + length, 0
+            event = body[position:end]
+        else:
+            if first & 0x80:
+                if first >= 0xF0:
+                    raise ValueError(f"status byte {first:#x} in a track")
+                status, position = first, position + 1
+            elif not status:
+                raise ValueError("data byte without a status")
+            end = position + (1 if status & 0xE0 == 0xC0 else 2)  # program change, channel pressure: 1
+            event = bytes([status]) + body[position:end]
+        if end > len(body):
+            raise ValueError("event past the end of its track")
+        events.append((delta, event))
+        position = end
+    return events
+
+
+def _note_key(event: bytes) -> tuple[tuple[int, int] | None, bool]:
+    """``((channel, key), is_note_on)`` of a note event; ``(None, False)`` for any other."""
+    kind = event[0] & 0xF0
+    if event[0] < 0xF0 and kind in (0x80, 0x90) and len(event) == 3:
+        return (event[0] & 0x0F, event[1]), kind == 0x90 and event[2] > 0
+    return None, False
+
+
+def _offs_followed_by_offs(events: list[tuple[int, bytes]]) -> set[int]:
+    """Indexes of the note-offs followed by another note-off of their key before its next note-on."""
+    followed: set[int] = set()
+    last: dict[tuple[int, int], bool] = {}  # key -> whether its next note event is a note-on
+    for index in range(len(events) - 1, -1, -1):
+        key, is_on = _note_key(events[index][1])
+        if key is None:
+            continue
+        if not is_on and last.get(key) is False:
+            followed.add(index)
+        last[key] = is_on
+    return followed
+
+
+def _note_off(key: tuple[int, int]) -> bytes:
+    return bytes([0x80 | key[0], key[1], 0])
+
+
+def _paired_events(events: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """A track's events re-paired so that each note-on has its own note-off (the rule of :func:`read_midi`).
+
+    A re-struck key gets a note-off just before its new note-on; of several note-offs
+    in a row the earlier ones, owed by notes a re-strike already ended, are dropped, as
+    are note-offs of silent keys; notes still sounding at the end-of-track event (or
+    after the last event of a track without one) are switched off there.
+    """
+    followed = _offs_followed_by_offs(events)
+    sounding: set[tuple[int, int]] = set()
+    owed: dict[tuple[int, int], int] = {}  # note-offs still to come for notes ended by a re-strike
+    out, carried = [], 0  # carried: ticks of dropped events, added to the next one kept
+    for index, (delta, event) in enumerate(events):
+        delta, carried = delta + carried, 0
+        key, is_on = _note_key(event)
+        if event[:2] == b"\xff\x2f":
+            out.extend((delta if i == 0 else 0, _note_off(held)) for i, held in enumerate(sorted(sounding)))
+            delta = 0 if sounding else delta
+            sounding.clear()
+        elif key is not None and is_on and key in sounding:
+            out.append((delta, _note_off(key)))
+            owed[key], delta = owed.get(key, 0) + 1, 0
+        elif key is not None and is_on:
+            sounding.add(key)
+        elif key is not None and (key not in sounding or (owed.get(key) and index in followed)):
+            if key in sounding:
+                owed[key] -= 1
+            carried = delta
+            continue
+        elif key is not None:
+            sounding.discard(key)
+            owed.pop(key, None)
+        out.append((delta, event))
+    out.extend((carried if i == 0 else 0, _note_off(held)) for i, held in enumerate(sorted(sounding)))
+    return out
+
+
+def _paired_track(body: bytes) -> bytes:
+    """A track body with its notes re-paired (the slow path, for files with a re-struck key)."""
+    return b"".join(_varlen_bytes(delta) + event for delta, event in _paired_events(_track_events(body)))
+
+
+def _parse_midi(path: Path, data: bytes) -> tuple[object, list[dict[str, np.ndarray]]]:
+    """A symusic Score (quarter time) of MIDI bytes, notes paired by the rule of :func:`read_midi`.
+
+    The bytes, with every track's notes switched off at its end, go straight to
+    symusic, which pairs each note-off with the oldest sounding note of its key; that
+    is the rule unless a key is struck again while sounding. Only then (symusic shows
+    overlapping notes of one key) are the tracks' events re-paired (:func:`_paired_track`). Returns the
+    score and its tracks' ``notes.numpy()`` columns.
+    """
+    from symusic import Score
+
+    try:
+        score = Score.from_midi(_normalise_midi(path, data), ttype="quarter")
+    except MusicReadError:
+        raise
+    except Exception as error:  # symusic raises RuntimeError/ValueError with a message
+        reason = str(error).replace("MiniMidi: ", "").replace(": iostream error", "")
+        raise MusicReadError(path, f"unreadable MIDI: {reason}") from None
+    columns = [track.notes.numpy() for track in score.tracks]
+    if not _has_restruck_keys(columns):
+        return score, columns
+    try:
+        paired = Score.from_midi(_normalise_midi(path, data, rewrite_track=_paired_track), ttype="quarter")
+    except (ValueError, IndexError, RuntimeError):  # events symusic read but the re-pairing cannot
+        return score, columns  # keep symusic's pairing
+    return paired, [track.notes.numpy() for track in paired.tracks]
 
 
 def read_midi(path: str | os.PathLike, *, limits: ReadLimits = DEFAULT_LIMITS) -> Tune:
     """Read a standard MIDI file (format 0 or 1).
 
+    Notes are paired per track, channel and key as a synthesizer sounds them: a
+    note-off (or a note-on of velocity 0) ends the sounding note of its key; a
+    note-on of a key that is already sounding ends that note and starts a new one
+    (two notes, the first ending where the second starts); a note that is never
+    switched off ends at the end of its track. When several note-offs of a key come
+    in a row (before its next note-on), the last one ends the sounding note and the
+    earlier ones, owed by notes that a re-strike already ended, are ignored (so
+    overlapping notes of one key, on-on-off-off, become two notes end to end). A
+    note-off of a key that is not sounding is ignored; notes of zero length are dropped. A header chunk
+    longer than 6 bytes is read, its padding skipped, as the standard says.
+
     Raises
     ------
     MusicReadError
         For an empty, truncated, non-MIDI, format-2, track-less, SMPTE-timed, note-less
-        or drum-only file, or one past ``limits``. A note-on that is never switched off
-        is dropped; tempo events outside :data:`TEMPO_RANGE` are dropped.
+        or drum-only file, or one past ``limits``. Tempo events outside
+        :data:`TEMPO_RANGE` are dropped; notes longer than ``limits.max_note_quarters``
+        are clipped to it.
     """
-    from symusic import Score
-
     path = Path(path)
     _check_size(path, limits)
-    data = path.read_bytes()
-    _check_midi_structure(path, data)
-    try:
-        score = Score.from_midi(data, ttype="quarter")
-    except Exception as error:  # symusic raises RuntimeError/ValueError with a message
-        reason = str(error).replace("MiniMidi: ", "").replace(": iostream error", "")
-        raise MusicReadError(path, f"unreadable MIDI: {reason}") from None
-    return _tune_from_score(score, path=path, title=path.stem, source=str(path), limits=limits)
+    score, columns = _parse_midi(path, _read_bytes(path))
+    return _tune_from_score(
+        score, path=path, title=path.stem, source=str(path), limits=limits, columns=columns
+    )
 
 
 # --------------------------------------------------------------------------- ABC
@@ -439,6 +730,31 @@ def _shift(tune: Tune, offset: float) -> Tune:
     )
 
 
+_BYTE_ORDER_MARKS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _decode_abc(path: Path, data: bytes, encoding: str) -> str:
+    """The text of an ABC file: by its byte-order mark if it has one, else as ``encoding``."""
+    for mark, codec in _BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            try:
+                return data.decode(codec)
+            except UnicodeDecodeError as error:
+                where = f"{error.reason} at byte {error.start:,}"
+                reason = f"not {codec.upper()} text despite its byte-order mark ({where})"
+                raise MusicReadError(path, reason) from None
+    if b"\0" in data:
+        raise MusicReadError(path, "not ABC text: it holds NUL bytes (binary data, or UTF-16/32 without a "
+                                   "byte-order mark)")
+    return data.decode(encoding, errors="replace")
+
+
 def read_abc(
     path: str | os.PathLike,
     *,
@@ -448,6 +764,11 @@ def read_abc(
 ) -> tuple[list[Tune], list[tuple[str, str]]]:
     """Read every tune of an ABC file.
 
+    A file that starts with a byte-order mark (UTF-8, UTF-16 or UTF-32) is decoded
+    by it; any other is decoded as ``encoding`` (Latin-1 by default, which accepts
+    every byte). A file holding NUL bytes without a byte-order mark (binary data, or
+    UTF-16 without its mark) is refused.
+
     Returns
     -------
     tunes, skipped
@@ -456,7 +777,7 @@ def read_abc(
     """
     path = Path(path)
     _check_size(path, limits)
-    text = path.read_bytes().decode(encoding, errors="replace")
+    text = _decode_abc(path, _read_bytes(path), encoding)
     parts = split_abc(text)
     if not parts:
         raise MusicReadError(path, "no ABC tune (no 'X:' field)")
@@ -477,6 +798,30 @@ def read_abc(
 # --------------------------------------------------------------------------- MusicXML
 
 
+def _check_mxl(path: Path) -> None:
+    """Refuse a compressed MusicXML file that is no zip archive or holds no score.
+
+    The score is the file that ``META-INF/container.xml`` names, or, without a
+    container, a ``.xml``/``.musicxml`` member outside ``META-INF/``.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            container = archive.read("META-INF/container.xml") if "META-INF/container.xml" in names else None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, RuntimeError, ValueError) as error:
+        reason = f"not a compressed MusicXML file (.mxl is a zip archive): {error}"[:300]
+        raise MusicReadError(path, reason) from None
+    if container is not None:
+        named = re.findall(rb'full-path\s*=\s*["\']([^"\']+)["\']', container)
+        if not any(name.decode("utf-8", "replace") in names for name in named):
+            reason = "compressed MusicXML holding no score (the file its container names is missing)"
+            raise MusicReadError(path, reason)
+        return
+    scores = [n for n in names if n.lower().endswith((".xml", ".musicxml")) and not n.startswith("META-INF/")]
+    if not scores:
+        raise MusicReadError(path, "compressed MusicXML holding no score (no .xml or .musicxml file inside)")
+
+
 def read_musicxml(path: str | os.PathLike, *, limits: ReadLimits = DEFAULT_LIMITS) -> Tune:
     """Read MusicXML (``.xml``, ``.musicxml`` or compressed ``.mxl``) through music21."""
     import music21
@@ -484,6 +829,8 @@ def read_musicxml(path: str | os.PathLike, *, limits: ReadLimits = DEFAULT_LIMIT
 
     path = Path(path)
     _check_size(path, limits)
+    if path.suffix.lower() == ".mxl":
+        _check_mxl(path)
     try:
         stream = music21.converter.parse(str(path))
         with tempfile.TemporaryDirectory() as tmp:

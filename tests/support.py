@@ -112,3 +112,65 @@ def scale_events(n_notes: int, *, ticks: int = 240, channel: int = 0, first_delt
 def midi_file(*tracks: bytes, fmt: int = 1, division: int = 480) -> bytes:
     """Header plus track chunks; the header counts the tracks given."""
     return midi_header(fmt, len(tracks), division) + b"".join(tracks)
+
+
+def _another_off_follows(messages, index: int) -> bool:
+    """Whether another note-off of the same key follows before that key's next note-on."""
+    channel, note = messages[index][1].channel, messages[index][1].note
+    for _, later in messages[index + 1 :]:
+        if later.type in ("note_on", "note_off") and (later.channel, later.note) == (channel, note):
+            return not (later.type == "note_on" and later.velocity > 0)
+    return False
+
+
+def mido_reference_notes(data: bytes) -> list[tuple[int, float, float]]:
+    """``(pitch, start, end)`` in quarter notes of every note of MIDI ``data``, sorted, read by mido.
+
+    An independent reader of the pairing rule :func:`musiclib.io.read_midi` documents:
+    per track, channel and key, a note-off (or note-on of velocity 0) ends the sounding
+    note; a note-on of a sounding key ends it and starts a new one; a note-off followed
+    by another note-off of its key (before the key's next note-on) is ignored when a
+    re-strike already ended a note; a note never switched off ends at its track's end;
+    stray note-offs are ignored and zero-length notes dropped.
+    """
+    import io as stdlib_io
+
+    import mido
+
+    midi = mido.MidiFile(file=stdlib_io.BytesIO(data))
+    notes = []
+    for track in midi.tracks:
+        messages, now = [], 0
+        for message in track:
+            now += message.time
+            messages.append((now, message))
+        end = now
+        sounding: dict[tuple[int, int], int] = {}
+        owed: dict[tuple[int, int], int] = {}
+        for index, (time, message) in enumerate(messages):
+            if message.type not in ("note_on", "note_off"):
+                continue
+            key = (message.channel, message.note)
+            if message.type == "note_on" and message.velocity > 0:
+                if key in sounding:
+                    notes.append((message.note, sounding[key], time))
+                    owed[key] = owed.get(key, 0) + 1
+                sounding[key] = time
+            elif owed.get(key) and _another_off_follows(messages, index):
+                owed[key] -= 1
+            elif key in sounding:
+                notes.append((message.note, sounding.pop(key), time))
+                owed.pop(key, None)
+        notes += [(key[1], start, end) for key, start in sounding.items()]
+    tpq = midi.ticks_per_beat
+    return sorted((pitch, round(start / tpq, 5), round(stop / tpq, 5)) for pitch, start, stop in notes if stop > start)
+
+
+def musiclib_notes(tune) -> list[tuple[int, float, float]]:
+    """``(pitch, start, end)`` of every note of a Tune, sorted, rounded to 1e-5 quarter (as
+    :func:`mido_reference_notes` gives them; musiclib stores times as 32-bit floats)."""
+    return sorted(
+        (int(n["pitch"]), round(float(n["start"]), 5), round(float(n["start"] + n["duration"]), 5))
+        for t in tune.tracks
+        for n in t.notes
+    )

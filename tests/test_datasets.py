@@ -416,6 +416,143 @@ def test_unreadable_file_is_reported(tmp_path, monkeypatch):
     assert corpus.skipped == [("locked.mid", "unreadable: Permission denied")]
 
 
+def _two_good_files(tmp_path) -> Path:
+    folder = tmp_path / "corpus"
+    write_tiny_midi(folder / "a.mid", 1)
+    write_tiny_midi(folder / "sub" / "b.mid", 2)
+    return folder
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_symbolic_link_loops_are_reported(tmp_path, workers):
+    """A link to itself and two links to each other: skipped with the reason, the corpus loads."""
+    folder = _two_good_files(tmp_path)
+    (folder / "x.mid").symlink_to(folder / "x.mid")
+    (folder / "sub" / "ping.mid").symlink_to(folder / "sub" / "pong.mid")
+    (folder / "sub" / "pong.mid").symlink_to(folder / "sub" / "ping.mid")
+    (folder / "loop").symlink_to(folder / "loop")  # a looping link that is no music file: ignored
+    corpus = datasets.load(folder, use_cache=False, workers=workers)
+    assert [t.source for t in corpus] == ["a.mid", "sub/b.mid"]
+    loop = "symbolic link loop (too many levels of symbolic links)"
+    assert corpus.skipped == [("sub/ping.mid", loop), ("sub/pong.mid", loop), ("x.mid", loop)]
+    assert "x.mid: symbolic link loop" in corpus.report()
+
+
+def test_unlistable_sub_folder_is_reported(tmp_path, monkeypatch):
+    folder = _two_good_files(tmp_path)
+    write_tiny_midi(folder / "locked" / "c.mid", 3)
+    real_scandir = os.scandir
+
+    def scandir(path):  # chmod cannot lock out root, who runs some CI jobs
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    corpus = datasets.load(folder, use_cache=False)
+    assert [t.source for t in corpus] == ["a.mid", "sub/b.mid"]
+    assert corpus.skipped == [("locked", "folder not listed: unreadable: Permission denied")]
+
+
+def test_unlistable_root_folder_is_a_dataset_error(tmp_path, monkeypatch):
+    folder = _two_good_files(tmp_path)
+    monkeypatch.setattr(os, "scandir", lambda path: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
+    with pytest.raises(DatasetError, match="cannot list the folder .*: unreadable: Permission denied"):
+        datasets.load(folder, use_cache=False)
+
+
+@pytest.mark.parametrize(
+    "error, reason",
+    [
+        (FileNotFoundError(2, "No such file or directory"), "no such file (it vanished after the folder was listed)"),
+        (OSError(36, "File name too long"), "name too long for the file system"),
+        (OSError(40, "Too many levels of symbolic links"), "symbolic link loop (too many levels of symbolic links)"),
+        (OSError(5, "Input/output error"), "unreadable: Input/output error"),
+    ],
+    ids=["vanished", "name-refused", "loop", "io-error"],
+)
+def test_file_system_errors_while_hashing_are_reported(tmp_path, monkeypatch, error, reason):
+    folder = _two_good_files(tmp_path)
+    real_hash = datasets.loading._hash_file
+
+    def failing(path, **kwargs):
+        if Path(path).name == "b.mid":
+            raise error
+        return real_hash(path, **kwargs)
+
+    monkeypatch.setattr(datasets.loading, "_hash_file", failing)
+    corpus = datasets.load(folder, use_cache=False)
+    assert [t.source for t in corpus] == ["a.mid"]
+    assert corpus.skipped == [("sub/b.mid", reason)]
+
+
+def _after_hashing(monkeypatch, change) -> None:
+    """Run ``change()`` once every file is hashed, before any is parsed."""
+    real = datasets.loading._hash_files
+
+    def hash_then_change(*args, **kwargs):
+        result = real(*args, **kwargs)
+        change()
+        return result
+
+    monkeypatch.setattr(datasets.loading, "_hash_files", hash_then_change)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("what", ["vanishes", "becomes-a-loop", "becomes-a-folder"])
+def test_file_changing_between_listing_and_parsing_is_reported(tmp_path, monkeypatch, workers, what):
+    folder = _two_good_files(tmp_path)
+    for i in range(3):  # enough files for the worker processes to share
+        write_tiny_midi(folder / f"more {i}.mid", 10 + i)
+    victim = folder / "sub" / "b.mid"
+
+    def change():
+        victim.unlink()
+        if what == "becomes-a-loop":
+            victim.symlink_to(victim)
+        elif what == "becomes-a-folder":
+            victim.mkdir()
+
+    _after_hashing(monkeypatch, change)
+    corpus = datasets.load(folder, use_cache=False, workers=workers)
+    assert [t.source for t in corpus] == ["a.mid", "more 0.mid", "more 1.mid", "more 2.mid"]
+    reason = {"vanishes": "no such file", "becomes-a-loop": "symbolic link loop",
+              "becomes-a-folder": "is a directory, not a file"}[what]
+    assert [source for source, _ in corpus.skipped] == ["sub/b.mid"]
+    assert reason in corpus.skipped[0][1]
+
+
+def test_permission_denied_while_parsing_is_reported(tmp_path, monkeypatch):
+    folder = _two_good_files(tmp_path)
+    real = Path.read_bytes
+
+    def refuse(self):
+        if self.name == "b.mid":
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    corpus = datasets.load(folder, use_cache=False, workers=1)
+    assert [t.source for t in corpus] == ["a.mid"]
+    assert corpus.skipped == [("sub/b.mid", "unreadable: Permission denied")]
+
+
+def test_changed_reader_code_changes_the_cache_key(monkeypatch):
+    """The parse cache is keyed by the reader's source: a changed musiclib/io.py invalidates it."""
+    from musiclib.datasets import cache
+
+    before = cache.corpus_fingerprint([("a.mid", "0" * 64)], limits=ReadLimits(), keep_chords=True)
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: real(self) + (b"# changed" if self.name == "io.py" else b""))
+    cache._reader_version.cache_clear()
+    try:
+        after = cache.corpus_fingerprint([("a.mid", "0" * 64)], limits=ReadLimits(), keep_chords=True)
+    finally:
+        monkeypatch.undo()
+        cache._reader_version.cache_clear()
+    assert before != after
+
+
 def test_string_folder_name_and_path_like_agree(tmp_path):
     folder = tmp_path / "corpus"
     write_tiny_midi(folder / "a.mid", 1)

@@ -1,7 +1,8 @@
 """Hostile input: a corpus of malformed files, built here, through every corpus entry point.
 
-The corpus (:data:`CASES`) holds good files, every kind of broken file issue 8 lists,
-and files with unusual names. Each entry point -- ``datasets.load`` (serial, two
+The corpus (:data:`CASES`) holds good files, every kind of broken file issues 8 and 19
+list (link loops, padded headers, notes never switched off, re-struck keys, odd ABC and
+MusicXML files), and files with unusual names. Each entry point -- ``datasets.load`` (serial, two
 worker processes, and again from the parse cache), ``musiclib prepare`` and notebook
 01 run by the pipeline -- must load the good tunes and skip each bad file with a
 readable reason, without hanging. :data:`CASES` is the table of expected outcomes:
@@ -14,6 +15,7 @@ import contextlib
 import json
 import os
 import time
+import zipfile
 from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
@@ -26,6 +28,8 @@ from support import (
     midi_file,
     midi_header,
     midi_track,
+    mido_reference_notes,
+    musiclib_notes,
     note_off,
     note_on,
     scale_events,
@@ -68,6 +72,18 @@ def _dangling_link(path: Path) -> None:
     path.symlink_to(path.parent / "no-such-target.mid")
 
 
+def _link_loop(path: Path) -> None:
+    """``path`` links to a link (not a music file, so not reported itself) that links back."""
+    other = path.with_name("pong.txt")
+    path.symlink_to(other)
+    other.symlink_to(path)
+
+
+def _empty_mxl(path: Path) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "a compressed MusicXML file without its score")
+
+
 @dataclass(frozen=True)
 class Case:
     """One entry of the hostile corpus and what every entry point must make of it."""
@@ -93,6 +109,11 @@ UNTERMINATED = midi_file(midi_track([(0, note_on(60)), (480, note_on(64)), (480,
                                      (480, note_off(67))]))
 STUCK_NOTE = midi_file(midi_track([(0, note_on(48)), (0, note_on(60)), (480, note_off(60)), (0, note_on(62)),
                                    (480, note_off(62)), (FAR, note_off(48))]))
+PADDED_HEADER = midi_chunk(b"MThd", midi_header()[8:] + b"\0\0") + _good_track()  # 8 bytes: the spec says skip 2
+NO_NOTE_OFFS = midi_file(midi_track([(0, note_on(60)), (480, note_on(62)), (480, note_on(60)), (480, note_on(64)),
+                                     (480, b"\xff\x01\x03end")]))
+RESTRUCK = midi_file(midi_track([(0, note_on(60)), (480, note_on(60)), (480, note_off(60)), (0, note_on(62)),
+                                 (240, note_on(62)), (240, note_off(62)), (0, note_off(62))]))
 
 CASES = [
     # good files
@@ -118,8 +139,12 @@ CASES = [
          _bytes(midi_header() + midi_chunk(b"MTrk", _good_track()[8:], length=100_000))),
     Case("chunk-length-too-short", "short chunk.mid", "skipped: unreadable MIDI",
          _bytes(midi_header() + midi_chunk(b"MTrk", _good_track()[8:], length=5))),
-    Case("header-length-wrong", "long header.mid", "skipped: wrong header chunk length 200",
+    Case("header-length-past-the-file", "long header.mid",
+         "skipped: truncated: the header chunk declares 200 bytes but only",
          _bytes(midi_chunk(b"MThd", midi_header()[8:], length=200) + _good_track())),
+    Case("header-length-too-short", "short header.mid", "skipped: wrong header chunk length 4",
+         _bytes(midi_chunk(b"MThd", midi_header()[8:12]) + _good_track())),
+    Case("header-padded", "padded header.mid", "loaded", _bytes(PADDED_HEADER)),
     Case("zero-tracks", "zero tracks.mid", "skipped: no tracks (the header declares 0)",
          _bytes(midi_header(1, 0) + _good_track())),
     Case("format-2", "format 2.mid", "skipped: MIDI format 2 (independent sequences) is not supported",
@@ -134,8 +159,10 @@ CASES = [
     Case("meta-events-only", "meta only.mid", "skipped: no notes",
          _bytes(midi_file(midi_track([(0, track_name_event("empty")), (0, tempo_event(500_000))])))),
     Case("note-on-without-note-off", "unterminated.mid", "loaded", _bytes(UNTERMINATED)),
-    Case("only-unterminated-notes", "all unterminated.mid", "skipped: no notes",
-         _bytes(midi_file(midi_track([(0, note_on(60)), (480, note_on(62))])))),
+    Case("only-unterminated-notes", "all unterminated.mid", "loaded", _bytes(NO_NOTE_OFFS)),
+    Case("key-struck-again-before-its-note-off", "restruck.mid", "loaded", _bytes(RESTRUCK)),
+    Case("note-on-at-the-end-of-its-track", "last note-on.mid", "skipped: no notes",
+         _bytes(midi_file(midi_track([(0, note_on(60))])))),
     Case("absurd-note-duration", "stuck note.mid", "loaded", _bytes(STUCK_NOTE)),
     Case("absurd-onset", "far note.mid", "skipped: 559,242 quarter notes long, over the limit of 20,000",
          _bytes(midi_file(midi_track(scale_events(1) + [(FAR, note_on(62)), (480, note_off(62))])))),
@@ -150,7 +177,19 @@ CASES = [
          lambda path: path.write_text(BROKEN_ABC)),
     Case("abc-without-tunes", "no tunes.abc", "skipped: no ABC tune (no 'X:' field)",
          lambda path: path.write_text("% only a comment\nT:title without X\n")),
+    Case("abc-utf-16-with-bom", "utf16.abc#1", "loaded", lambda path: path.write_bytes(GOOD_ABC.encode("utf-16"))),
+    Case("abc-utf-16-without-bom", "utf16 no bom.abc", "skipped: not ABC text: it holds NUL bytes",
+         lambda path: path.write_bytes(GOOD_ABC.encode("utf-16-le"))),
+    Case("abc-key-field-rejected", "bad key.abc", "skipped: First K: field must specify key signature",
+         lambda path: path.write_text(GOOD_ABC.replace("K:G", "K:Zorp"))),
+    Case("musicxml-not-well-formed", "cut.musicxml", "skipped: unreadable MusicXML: ParseError",
+         lambda path: path.write_text("<?xml version='1.0'?><score-partwise><part id='P1'><measure>")),
+    Case("mxl-holding-no-score", "empty.mxl", "skipped: compressed MusicXML holding no score", _empty_mxl),
+    Case("mxl-not-a-zip", "not zip.mxl", "skipped: not a compressed MusicXML file",
+         _bytes(b"PK\x03\x04 not really a zip archive" * 4)),
     Case("directory-named-mid", "x.mid", "skipped: is a directory, not a file", _directory),
+    Case("symlink-to-itself", "self link.mid", "skipped: symbolic link loop", lambda path: path.symlink_to(path)),
+    Case("symlink-loop-of-two", "ping.mid", "skipped: symbolic link loop", _link_loop),
     Case("fifo-named-mid", "pipe.mid", "skipped: not a regular file", lambda path: os.mkfifo(path)),
     Case("dangling-symlink", "link.mid", "skipped: broken symbolic link", _dangling_link),
     # unusual names
@@ -164,7 +203,7 @@ CASES = [
 ]
 BY_ID = {case.id: case for case in CASES}
 assert len(BY_ID) == len(CASES)
-IGNORED = ["notes.txt", ".hidden.mid"]  # not music / hidden: neither loaded nor reported
+IGNORED = ["notes.txt", ".hidden.mid", "pong.txt"]  # not music / hidden: neither loaded nor reported
 
 
 def build_corpus(folder: Path) -> Path:
@@ -313,11 +352,43 @@ def _tune(corpus: datasets.Corpus, case_id: str):
     return corpus.by_source()[BY_ID[case_id].source]
 
 
-def test_note_on_without_note_off_is_dropped(corpus):
-    """The note that is never switched off is dropped; the notes around it are kept as written."""
+def test_note_on_without_note_off_lasts_to_the_end_of_its_track(corpus):
+    """The note that is never switched off ends at the end of its track; the notes around it are kept as written."""
     notes = _tune(corpus, "note-on-without-note-off").tracks[0].notes
-    assert notes["pitch"].tolist() == [64, 67]
-    assert notes["start"].tolist() == [1.0, 2.0] and notes["duration"].tolist() == [1.0, 1.0]
+    assert notes["pitch"].tolist() == [60, 64, 67]
+    assert notes["start"].tolist() == [0.0, 1.0, 2.0] and notes["duration"].tolist() == [3.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "case_id, data",
+    [
+        ("note-on-without-note-off", UNTERMINATED),
+        ("only-unterminated-notes", NO_NOTE_OFFS),
+        ("key-struck-again-before-its-note-off", RESTRUCK),
+        ("header-padded", PADDED_HEADER),
+        ("absurd-note-duration", STUCK_NOTE),
+    ],
+)
+def test_notes_agree_with_an_independent_mido_reader(outcome, case_id, data):
+    """Through every entry point that hands tunes back, the notes are those a mido-based reader of the rule gives."""
+    if outcome.tunes is None:
+        pytest.skip("this entry point writes a run folder, not tunes")
+    expected = mido_reference_notes(data)
+    if case_id == "absurd-note-duration":  # the held note is clipped to the limit
+        expected = [(p, s, min(e, s + ReadLimits().max_note_quarters)) for p, s, e in expected]
+    assert musiclib_notes(outcome.tunes[BY_ID[case_id].source]) == expected
+
+
+def test_unended_and_restruck_notes_by_hand(corpus):
+    assert musiclib_notes(_tune(corpus, "only-unterminated-notes")) == [(60, 0.0, 2.0), (60, 2.0, 4.0), (62, 1.0, 4.0),
+                                                                      (64, 3.0, 4.0)]
+    assert musiclib_notes(_tune(corpus, "key-struck-again-before-its-note-off")) == [
+        (60, 0.0, 1.0), (60, 1.0, 2.0), (62, 2.0, 2.5), (62, 2.5, 3.0)]
+
+
+def test_utf16_abc_is_decoded(corpus):
+    tune = _tune(corpus, "abc-utf-16-with-bom")
+    assert tune.title == "Good tune" and tune.n_notes == 9
 
 
 def test_absurd_note_duration_is_clipped(corpus):

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from support import (
+    midi_chunk,
+    midi_file,
+    midi_header,
+    midi_track,
+    mido_reference_notes,
+    musiclib_notes,
+    note_off,
+    note_on,
+    scale_events,
+)
 
 from musiclib import io
 from musiclib.tune import KeySignature, Tempo, TimeSignature, Track, Tune, make_notes
@@ -190,3 +203,226 @@ def test_nottingham_midi_agrees_with_its_abc():
     n = min(len(m), len(a), 40)
     np.testing.assert_array_equal(m["pitch"][:n], a["pitch"][:n])
     np.testing.assert_allclose(m["start"][:n], a["start"][:n])
+
+
+# --------------------------------------------------------------------------- valid files symusic alone misreads
+
+def _mido_file(*tracks: list, ticks_per_beat: int = 480) -> bytes:
+    """MIDI bytes written by mido from ``(type, note, delta)`` triples per track (channel 0 unless ``(.., ch)``)."""
+    import io as stdlib_io
+
+    import mido
+
+    midi = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat)
+    for events in tracks:
+        track = mido.MidiTrack()
+        for kind, note, delta, *channel in events:
+            velocity = 0 if kind == "note_off" else 90
+            track.append(mido.Message(kind, note=note, velocity=velocity, time=delta, channel=(channel or [0])[0]))
+        track.append(mido.MetaMessage("end_of_track", time=240))
+        midi.tracks.append(track)
+    out = stdlib_io.BytesIO()
+    midi.save(file=out)
+    return out.getvalue()
+
+
+ON, OFF = "note_on", "note_off"
+PAIRING_FILES = {
+    "no-note-offs": ([(ON, 60, 0), (ON, 62, 480), (ON, 64, 480), (ON, 60, 480)],),
+    "restruck-key": ([(ON, 60, 0), (ON, 60, 480), (OFF, 60, 480)],),
+    "restruck-then-more": ([(ON, 60, 0), (ON, 60, 480), (OFF, 60, 240), (ON, 62, 0), (OFF, 62, 480)],),
+    "overlapping-same-key": ([(ON, 67, 0), (ON, 67, 470), (OFF, 67, 10), (OFF, 67, 470)],),
+    "struck-three-times": ([(ON, 60, 0), (ON, 60, 120), (ON, 60, 120), (OFF, 60, 120), (OFF, 60, 0), (OFF, 60, 240)],),
+    "stray-note-off": ([(OFF, 65, 0), (ON, 60, 0), (OFF, 60, 480), (OFF, 60, 0), (ON, 60, 0), (OFF, 60, 480)],),
+    "velocity-zero-offs": ([(ON, 60, 0), ("note_on_0", 60, 480), (ON, 60, 0)],),
+    "two-channels-one-key": ([(ON, 60, 0, 0), (ON, 60, 240, 1), (OFF, 60, 240, 0), (ON, 60, 0, 0)],),
+    "two-tracks": ([(ON, 48, 0), (ON, 52, 960)], [(ON, 60, 0), (ON, 60, 480), (OFF, 60, 480)]),
+}
+
+
+def _pairing_bytes(name: str) -> bytes:
+    tracks = [[("note_on", note, delta, *rest) if kind == "note_on_0" else (kind, note, delta, *rest)
+               for kind, note, delta, *rest in events] for events in PAIRING_FILES[name]]
+    data = _mido_file(*tracks)
+    if name == "velocity-zero-offs":  # mido writes note_on velocity 90; make the second one a velocity-0 off
+        data = data.replace(bytes([0x90, 60, 90]), bytes([0x90, 60, 0]), 2).replace(bytes([0x90, 60, 0]),
+                                                                                   bytes([0x90, 60, 90]), 1)
+    return data
+
+
+@pytest.mark.parametrize("name", list(PAIRING_FILES))
+def test_note_pairing_matches_an_independent_mido_reader(tmp_path, name):
+    """Notes never switched off, re-struck keys and overlaps: musiclib agrees with a mido-based reader."""
+    data = _pairing_bytes(name)
+    path = tmp_path / f"{name}.mid"
+    path.write_bytes(data)
+    expected = mido_reference_notes(data)
+    assert expected, "the reference reader finds notes"
+    assert musiclib_notes(io.read_midi(path)) == expected
+
+
+def test_note_pairing_rule_by_hand(tmp_path):
+    """The documented rule, spelt out on the files above (in quarter notes)."""
+    def notes(name):
+        path = tmp_path / f"{name}.mid"
+        path.write_bytes(_pairing_bytes(name))
+        return musiclib_notes(io.read_midi(path))
+
+    assert notes("no-note-offs") == [(60, 0.0, 3.0), (60, 3.0, 3.5), (62, 1.0, 3.5), (64, 2.0, 3.5)]
+    assert notes("restruck-key") == [(60, 0.0, 1.0), (60, 1.0, 2.0)]
+    assert notes("overlapping-same-key") == [(67, 0.0, round(470 / 480, 5)), (67, round(470 / 480, 5), round(950 / 480, 5))]
+    assert notes("two-tracks") == [(48, 0.0, 2.5), (52, 2.0, 2.5), (60, 0.0, 1.0), (60, 1.0, 2.0)]
+
+
+def test_pretty_midi_agrees_where_it_keeps_the_notes(tmp_path):
+    """A third reader: pretty_midi gives the two notes of a re-struck key (it drops never-ended ones)."""
+    import pretty_midi
+
+    path = tmp_path / "restruck.mid"
+    path.write_bytes(_pairing_bytes("restruck-key"))
+    theirs = pretty_midi.PrettyMIDI(str(path)).instruments[0].notes
+    assert len(theirs) == len(io.read_midi(path).tracks[0].notes) == 2
+
+
+@pytest.mark.parametrize("padding", [2, 4, 100])
+def test_padded_midi_header_is_read(tmp_path, padding):
+    """A header chunk longer than 6 bytes: its declared length is honoured, the extra bytes skipped."""
+    track = midi_track(scale_events(8))
+    data = midi_chunk(b"MThd", midi_header()[8:] + b"\x7f" * padding) + track
+    path = tmp_path / "padded.mid"
+    path.write_bytes(data)
+    tune = io.read_midi(path)
+    assert musiclib_notes(tune) == mido_reference_notes(data) == musiclib_notes(io.read_midi(_write(tmp_path, midi_file(track))))
+    assert len(tune.tracks[0].notes) == 8
+
+
+def _write(folder: Path, data: bytes, name: str = "plain.mid") -> Path:
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (midi_chunk(b"MThd", midi_header()[8:12]) + midi_track(scale_events(2)), "wrong header chunk length 4"),
+        (midi_chunk(b"MThd", midi_header()[8:], length=200) + midi_track(scale_events(2)),
+         "truncated: the header chunk declares 200 bytes"),
+    ],
+    ids=["header-too-short", "header-longer-than-the-file"],
+)
+def test_bad_header_length_is_refused(tmp_path, data, reason):
+    with pytest.raises(io.MusicReadError, match=reason):
+        io.read_midi(_write(tmp_path, data))
+
+
+def test_paired_notes_keep_the_rest_of_the_file(tmp_path):
+    """The slow path (a re-struck key) keeps tempo, meter and track names."""
+    import mido
+
+    midi = mido.MidiFile(file=__import__("io").BytesIO(_pairing_bytes("restruck-key")))
+    midi.tracks[0].insert(0, mido.MetaMessage("set_tempo", tempo=400_000))
+    midi.tracks[0].insert(0, mido.MetaMessage("time_signature", numerator=3, denominator=4))
+    midi.tracks[0].insert(0, mido.MetaMessage("track_name", name="fiddle"))
+    path = tmp_path / "restruck.mid"
+    midi.save(str(path))
+    tune = io.read_midi(path)
+    assert tune.qpm == 150 and tune.time_signatures[0].numerator == 3 and tune.tracks[0].name == "fiddle"
+    assert len(tune.tracks[0].notes) == 2
+
+
+# --------------------------------------------------------------------------- odd files beyond MIDI
+
+GOOD_ABC_TEXT = "X:1\nT:Tëst tune\nM:4/4\nL:1/8\nK:G\nGABc d2e2|d2B2 G4|]\n"
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-8-sig", "utf-32"])
+def test_abc_with_a_byte_order_mark_is_decoded(tmp_path, codec):
+    data = GOOD_ABC_TEXT.encode(codec)
+    if codec == "utf-16-be":
+        data = b"\xfe\xff" + data
+    tunes, skipped = io.read(_write(tmp_path, data, "bom.abc"))
+    assert skipped == [] and tunes[0].title == "Tëst tune" and tunes[0].n_notes == 9
+
+
+def test_abc_with_nul_bytes_is_refused(tmp_path):
+    """UTF-16 without its byte-order mark (or any binary file named .abc)."""
+    with pytest.raises(io.MusicReadError, match="not ABC text: it holds NUL bytes"):
+        io.read(_write(tmp_path, GOOD_ABC_TEXT.encode("utf-16-le"), "nul.abc"))
+
+
+def test_abc_with_a_bom_but_bad_bytes_is_refused(tmp_path):
+    with pytest.raises(io.MusicReadError, match="not UTF-8-SIG text despite its byte-order mark"):
+        io.read(_write(tmp_path, b"\xef\xbb\xbfX:1\nK:C\n\xff\xfe\xfd CDE|\n", "bad.abc"))
+
+
+def test_abc_key_field_the_parser_rejects(tmp_path):
+    with pytest.raises(io.MusicReadError, match="First K: field must specify key signature"):
+        io.read(_write(tmp_path, b"X:1\nT:k\nM:4/4\nL:1/8\nK:Zorp\nGABc d2e2|\n", "key.abc"))
+
+
+@pytest.mark.parametrize(
+    "name, data, reason",
+    [
+        ("cut.xml", b"<?xml version='1.0'?><score-partwise><part id='P1'><measure>", "unreadable MusicXML: ParseError"),
+        ("tags.musicxml", b"<score-partwise><oops></score-partwise>", "unreadable MusicXML: ParseError"),
+        ("zip.mxl", b"PK\x03\x04 not really a zip archive" * 4, "not a compressed MusicXML file (.mxl is a zip"),
+    ],
+)
+def test_malformed_musicxml_is_refused(tmp_path, name, data, reason):
+    with pytest.raises(io.MusicReadError, match=re.escape(reason)):
+        io.read(_write(tmp_path, data, name))
+
+
+@pytest.mark.parametrize("container", [False, True], ids=["no-container", "container-names-a-missing-file"])
+def test_mxl_holding_no_score_is_refused(tmp_path, container):
+    import zipfile
+
+    path = tmp_path / "empty.mxl"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "no score here")
+        if container:
+            archive.writestr("META-INF/container.xml",
+                             "<container><rootfiles><rootfile full-path='score.xml'/></rootfiles></container>")
+    with pytest.raises(io.MusicReadError, match="compressed MusicXML holding no score"):
+        io.read(path)
+
+
+# --------------------------------------------------------------------------- file-system errors on one file
+
+def test_symbolic_link_loop_is_a_read_error(tmp_path):
+    loop = tmp_path / "loop.mid"
+    loop.symlink_to(loop)
+    with pytest.raises(io.MusicReadError, match="symbolic link loop"):
+        io.read(loop)
+
+
+def test_file_read_errors_are_read_errors(tmp_path, monkeypatch):
+    path = _write(tmp_path, midi_file(midi_track(scale_events(4))), "locked.mid")
+    real = Path.read_bytes
+
+    def refuse(self):
+        if self.name == "locked.mid":
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(io.MusicReadError, match="unreadable: Permission denied"):
+        io.read(path)
+
+
+def test_re_pairing_reads_every_kind_of_event(tmp_path):
+    """The slow path's own event reader: sysex, program change and pitch bend in running status, meta events."""
+    events = [
+        (0, b"\xf0\x05\x7e\x7f\x09\x01\xf7"),  # sysex (GM on)
+        (0, bytes([0xC0, 40])), (0, bytes([5])),  # program change, then one in running status (1 data byte)
+        (0, bytes([0xE0, 0, 64])), (0, bytes([1, 64])),  # pitch bend, then one in running status
+        (0, b"\xff\x01\x04text"),
+        (0, note_on(60)), (480, note_on(60)), (0, bytes([62, 80])),  # running-status note-on of 62
+        (480, note_off(60)), (0, bytes([0x80, 62, 0])), (240, bytes([0xB0, 7, 100])),
+    ]
+    data = midi_file(midi_track(events))
+    path = _write(tmp_path, data, "events.mid")
+    assert musiclib_notes(io.read_midi(path)) == mido_reference_notes(data) == [
+        (60, 0.0, 1.0), (60, 1.0, 2.0), (62, 1.0, 2.0)]
+    assert io.read_midi(path).tracks[0].program == 5

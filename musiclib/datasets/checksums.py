@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from musiclib.datasets.registry import RECORD_NAME, DatasetError
 
@@ -28,18 +28,43 @@ def _checksum_from_hashes(pairs: Sequence[tuple[str, str]]) -> str:
     return digest.hexdigest()
 
 
-def _scan(folder: str | os.PathLike, base: str = "") -> Iterator[tuple[str, os.DirEntry]]:
+def _scan(
+    folder: str | os.PathLike, base: str = "", on_error: Callable[[str, OSError], None] | None = None
+) -> Iterator[tuple[str, os.DirEntry]]:
     """Every entry under ``folder`` as ``(base + relative POSIX path, entry)``, recursively.
 
     Symbolic links to folders are not followed (no loops); links to files are
-    reported as entries like any other.
+    reported as entries like any other. A sub-folder that cannot be listed (permission
+    denied, vanished) is passed to ``on_error`` as ``(its relative path, the error)``
+    and skipped; without ``on_error``, or for ``folder`` itself, the error is raised.
     """
     with os.scandir(folder) as entries:
-        for entry in entries:
-            rel = base + entry.name
-            yield rel, entry
-            if entry.is_dir(follow_symlinks=False):
-                yield from _scan(entry.path, f"{rel}/")
+        listed = list(entries)
+    for entry in listed:
+        rel = base + entry.name
+        yield rel, entry
+        if not _is_real_dir(entry, on_error):
+            continue
+        try:
+            yield from _scan(entry.path, f"{rel}/", on_error)
+        except OSError as error:
+            if on_error is None:
+                raise
+            on_error(rel, error)
+
+
+def _is_real_dir(entry: os.DirEntry, on_error: Callable[[str, OSError], None] | None) -> bool:
+    """Whether an entry is a folder, not a link to one.
+
+    An entry that cannot be examined counts as no folder when errors are reported
+    (whoever looks at the entry next meets, and reports, the same error).
+    """
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        if on_error is None:
+            raise
+        return False
 
 
 def _hash_file(path: str | os.PathLike, *, max_bytes: int | None = None) -> tuple[int, str | None]:

@@ -53,7 +53,13 @@ from musiclib.datasets.registry import (
     info,
     list_datasets,
 )
-from musiclib.io import DEFAULT_LIMITS, SUPPORTED_SUFFIXES, MusicReadError, ReadLimits
+from musiclib.io import (
+    DEFAULT_LIMITS,
+    SUPPORTED_SUFFIXES,
+    MusicReadError,
+    ReadLimits,
+    _os_error_reason,
+)
 from musiclib.tune import Tune
 
 __all__ = [
@@ -94,23 +100,53 @@ def _display(rel: str) -> str:
     return _encode_path(rel).decode("utf-8", "replace")
 
 
+def _entry_problem(entry: os.DirEntry) -> str | None:
+    """Why a listed entry cannot be read as a file (``None`` for a regular file or a link to one).
+
+    Raises
+    ------
+    OSError
+        When the entry cannot be examined (a link loop, permission denied...).
+    """
+    if entry.is_file():
+        return None
+    if entry.is_dir():
+        return "is a directory, not a file"
+    if entry.is_symlink():
+        try:
+            os.stat(entry.path)
+        except FileNotFoundError:
+            return "broken symbolic link"
+    return "not a regular file (device, FIFO or socket)"
+
+
 def _list_files(layout: _Layout) -> tuple[list[_File], list[tuple[str, str]]]:
-    """Every regular file in the layout's folders, sorted, plus odd entries to report."""
+    """Every regular file in the layout's folders, sorted, plus odd entries to report.
+
+    No file-system error on one entry stops the listing: a music file that cannot be
+    examined (a symbolic link loop, permission denied) and a sub-folder that cannot be
+    listed are reported with the reason instead.
+    """
     suffixes = tuple(s.lower() for s in layout.suffixes)
     files, odd = [], []
+
+    def unlisted(rel: str, error: OSError) -> None:
+        odd.append((_display(rel), f"folder not listed: {_os_error_reason(error)}"))
+
     for folder, prefix in layout.folders:
-        for rel, entry in _scan(folder, prefix):
-            music = entry.name.lower().endswith(suffixes) and not _ignored(rel)
-            if entry.is_file():
-                files.append(_File(rel, entry.path, music))
-            elif not music:
-                continue
-            elif entry.is_dir():
-                odd.append((_display(rel), "is a directory, not a file"))
-            elif entry.is_symlink() and not os.path.exists(entry.path):
-                odd.append((_display(rel), "broken symbolic link"))
-            else:
-                odd.append((_display(rel), "not a regular file (device, FIFO or socket)"))
+        try:
+            for rel, entry in _scan(folder, prefix, on_error=unlisted):
+                music = entry.name.lower().endswith(suffixes) and not _ignored(rel)
+                try:
+                    problem = _entry_problem(entry)
+                except OSError as error:
+                    problem = _os_error_reason(error)
+                if problem is None:
+                    files.append(_File(rel, entry.path, music))
+                elif music:
+                    odd.append((_display(rel), problem))
+        except OSError as error:
+            raise DatasetError(f"cannot list the folder {folder}: {_os_error_reason(error)}") from None
     files.sort(key=lambda f: f.rel)
     odd.sort()
     return files, odd
@@ -129,8 +165,11 @@ def _hash_files(
         limit = max_bytes if item.music and not verify else None
         try:
             size, file_hash = _hash_file(item.path, max_bytes=limit)
+        except FileNotFoundError:
+            skipped.append((_display(item.rel), "no such file (it vanished after the folder was listed)"))
+            continue
         except OSError as error:
-            skipped.append((_display(item.rel), f"unreadable: {error.strerror or error}"))
+            skipped.append((_display(item.rel), _os_error_reason(error)))
             continue
         if file_hash is not None:
             hashes[item.rel] = file_hash
