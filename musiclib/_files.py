@@ -14,11 +14,14 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-__all__ = ["atomic_path", "atomic_write", "write_json", "json_ready", "read_json", "sha256_file", "sha256_bytes"]
+__all__ = [
+    "atomic_path", "atomic_write", "write_json", "json_ready", "read_json", "sha256_file", "sha256_bytes",
+    "links_outside",
+]
 
 _CHUNK = 1 << 20
 _FILE_MODE = 0o666
@@ -106,3 +109,38 @@ def sha256_file(path: str | os.PathLike) -> str:
 def sha256_bytes(data: bytes) -> str:
     """Hex SHA-256 of bytes."""
     return hashlib.sha256(data).hexdigest()
+
+
+def links_outside(folder: str | os.PathLike, names: Iterable[str]) -> dict[str, Path]:
+    """The entries of ``folder`` among ``names`` that resolve to a place outside it.
+
+    A symbolic link (or a chain of them) whose target lies outside ``folder`` maps to
+    that target; entries that are absent, stay inside ``folder`` or are link loops
+    (which lead nowhere, so they read as missing files) are left out. The
+    folder itself may be a link: only what lies in it is judged.
+
+    Parameters
+    ----------
+    folder
+        The folder whose files must be its own (a model bundle, say).
+    names
+        File names inside it.
+
+    Returns
+    -------
+    dict of str to Path
+        Name -> where it really points, for each entry that leaves ``folder``.
+    """
+    root = Path(folder).resolve()
+    found = {}
+    for name in names:
+        entry = Path(folder) / name
+        if not entry.is_symlink() and not entry.exists():
+            continue
+        try:
+            target = entry.resolve()
+        except (OSError, RuntimeError):  # a link loop leads nowhere: the entry reads as missing
+            continue
+        if not target.is_relative_to(root):
+            found[name] = target
+    return found

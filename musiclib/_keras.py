@@ -1,20 +1,36 @@
 """Keras saving helpers shared by every model family: atomic ``.keras`` files, quiet saving,
-and a ``BackupAndRestore`` callback whose backups are replaced atomically.
+a ``BackupAndRestore`` callback whose backups are replaced atomically, and a check of a
+``.keras`` archive's config that runs before Keras reads it (no Lambda, no custom objects).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
 import warnings
+import zipfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from musiclib._files import write_json
 
 _ARRAY_COPY_WARNING = "__array__ implementation doesn't accept a copy keyword"
+
+_ARCHIVE_CONFIG = "config.json"
+_MAX_CONFIG_BYTES = 16 << 20  # a model config of thousands of layers is a few MB
+_TRUSTED_PACKAGE = "keras"
+_CODE_LAYERS = {
+    "Lambda": ("a Lambda layer", "it holds Python code"),
+    "TFSMLayer": ("a TFSMLayer", "it loads a TensorFlow SavedModel from elsewhere"),
+}
+_PYTHON_LAMBDA = "__lambda__"
+
+
+class UnsafeModelError(ValueError):
+    """A ``.keras`` file that holds code or objects from outside Keras; it was not loaded."""
 
 
 @contextlib.contextmanager
@@ -56,3 +72,85 @@ def _save_keras_atomically(path: Path, save: Callable[[Path], None]) -> None:
         os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def _object_problem(item: dict[str, Any]) -> str | None:
+    """Why one serialised object (a dict with ``class_name``) must not be built, or None."""
+    class_name = item.get("class_name")
+    module = item.get("module")
+    registered = item.get("registered_name")
+    label = (item.get("config") or {}).get("name") if isinstance(item.get("config"), dict) else None
+    named = f" {label!r}" if isinstance(label, str) else ""
+    if class_name in _CODE_LAYERS:
+        noun, reason = _CODE_LAYERS[class_name]
+        return f"{noun}{named} ({reason})"
+    if class_name == _PYTHON_LAMBDA:
+        return "a Python lambda (serialised bytecode)"
+    if module is None:
+        special = isinstance(class_name, str) and class_name.startswith("__") and class_name.endswith("__")
+        return None if special else f"an object {class_name!r} that names no module (a custom object)"
+    if not isinstance(module, str) or module.split(".")[0] != _TRUSTED_PACKAGE:
+        return f"a custom object {class_name!r} from module {module!r} (not part of Keras)"
+    if isinstance(registered, str) and ">" in registered:
+        return f"a custom object registered as {registered!r}"
+    return None
+
+
+def _serialised_objects(node: Any) -> Iterator[dict[str, Any]]:
+    """Every dict with a ``class_name`` key in a Keras config, depth first."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "class_name" in item:
+                yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _archive_config(path: Path) -> Any:
+    """The ``config.json`` inside a ``.keras`` archive, read without Keras."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo(_ARCHIVE_CONFIG)
+            if info.file_size > _MAX_CONFIG_BYTES:
+                raise UnsafeModelError(
+                    f"its {_ARCHIVE_CONFIG} is {info.file_size:,} bytes "
+                    f"(more than {_MAX_CONFIG_BYTES:,}); not loaded"
+                )
+            return json.loads(archive.read(info))
+    except zipfile.BadZipFile:
+        raise UnsafeModelError("it is not a Keras archive (not a zip file)") from None
+    except KeyError:
+        raise UnsafeModelError(f"it is not a Keras archive (no {_ARCHIVE_CONFIG} inside)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UnsafeModelError(f"its {_ARCHIVE_CONFIG} is not valid JSON ({error})") from None
+
+
+def check_keras_archive(path: str | os.PathLike) -> None:
+    """Refuse a ``.keras`` file whose model config holds code or non-Keras objects.
+
+    Reads the archive's ``config.json`` as plain JSON (Keras builds nothing) and
+    looks at every serialised object: Lambda layers, serialised Python lambdas,
+    TFSMLayers, objects from a module outside Keras, objects registered as custom
+    objects, and objects that name no module. Keras's own ``safe_mode`` refuses only
+    some of these, and its message suggests turning it off.
+
+    Parameters
+    ----------
+    path
+        The ``.keras`` file.
+
+    Raises
+    ------
+    UnsafeModelError
+        Naming every problem found (the file name is left to the caller).
+    """
+    config = _archive_config(Path(path))
+    problems = sorted({problem for item in _serialised_objects(config) if (problem := _object_problem(item))})
+    if problems:
+        raise UnsafeModelError(
+            f"it holds {'; '.join(problems)}. musiclib models use only built-in Keras layers, so this file "
+            "was not written by musiclib; it was refused before Keras read it, and nothing in it was run"
+        )

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from musiclib.pipeline import PRESET_NAMES  # the presets' names without importing Keras (fast --help)
+from musiclib.pipeline import PRESET_NAMES, notebooks_until  # no Keras import: a fast --help
 
 __all__ = ["main", "build_parser"]
 
@@ -55,6 +55,15 @@ def _probability(text: str) -> float:
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
     return value
+
+
+def _notebook_name(text: str) -> str:
+    """An argparse type: a walkthrough notebook, by number (``03``) or file name."""
+    try:
+        notebooks_until(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def _dataset_name(text: str) -> str:
@@ -334,7 +343,8 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
         name=args.name, runs_root=Path(args.runs_root), dataset=args.dataset, quick=args.quick, seed=args.seed,
         epochs=args.epochs, preset=args.preset,
     )
-    pipeline.run(config, force=args.force)
+    notebooks = pipeline.NOTEBOOKS if args.until is None else pipeline.notebooks_until(args.until)
+    pipeline.run(config, notebooks=notebooks, force=args.force)
     return 0
 
 
@@ -450,6 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=PRESET_NAMES, default=None,
                    help="LSTM and GAN preset (notebooks' default: short; default trains both to convergence)")
     p.add_argument("--force", action="store_true", help="rerun notebooks that already completed")
+    p.add_argument("--until", type=_notebook_name, default=None, metavar="NOTEBOOK",
+                   help="stop after this notebook (its number, e.g. 03, or its file name)")
     p.set_defaults(func=_cmd_pipeline)
     return parser
 

@@ -5,6 +5,12 @@ WAV, figures, metrics) and ``manifest.json`` (git commit, parameters, data finge
 library versions). A notebook that completes leaves a marker in ``runs/<name>/.done/``;
 a rerun with the same parameters (and unchanged notebooks) skips those and resumes at the
 first notebook whose outputs are missing. A failing notebook stops the run naming the notebook and cell.
+
+A run may be killed at any moment (even with SIGKILL) and rerun: papermill rewrites the
+notebook it executes after every cell, so it executes into ``runs/<name>/.running/`` and
+the finished notebook is renamed into ``runs/<name>/notebooks/``; everything the notebooks
+write goes through :mod:`musiclib._files`. So ``notebooks/`` holds only finished notebooks,
+and every figure, table and bundle in the run folder is either absent or complete.
 """
 
 from __future__ import annotations
@@ -12,14 +18,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import platform
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from musiclib._files import read_json, write_json
 
@@ -29,7 +37,10 @@ __all__ = [
     "PipelineConfig",
     "NotebookSettings",
     "notebook_settings",
+    "check_parameters",
+    "PARAMETER_RULES",
     "notebooks_dir",
+    "notebooks_until",
     "run",
     "QUICK_ENV",
     "RUN_DIR_ENV",
@@ -56,6 +67,8 @@ RUN_DIR_ENV = "MUSICLIB_RUN_DIR"
 
 QUICK_MAX_TUNES = 60
 """Tunes drawn (with the seed) from the corpus in quick mode, the same in every notebook."""
+
+_STAGING_DIR = ".running"  # where papermill writes the notebook it is executing
 
 _VERSIONED = ("musiclib", "numpy", "symusic", "music21", "keras", "tensorflow", "librosa", "papermill", "matplotlib")
 _DEFAULT_RUN_DIR = "runs/latest"
@@ -100,6 +113,136 @@ def notebook_settings(*, quick: bool, run_dir: str, seed: int = 0) -> NotebookSe
     return NotebookSettings(quick=quick, run_dir=path, seed=seed)
 
 
+def _is_int(value: Any) -> bool:
+    """An int that is not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float that is not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _text(*, empty: bool) -> Callable[[Any], str | None]:
+    """A rule: a str (non-empty unless ``empty``)."""
+
+    def check(value: Any) -> str | None:
+        if not isinstance(value, str):
+            return "type"
+        return None if empty or value else "range"
+
+    return check
+
+
+def _integer(least: int) -> Callable[[Any], str | None]:
+    """A rule: an int (not a bool) >= ``least``."""
+
+    def check(value: Any) -> str | None:
+        if not _is_int(value):
+            return "type"
+        return None if value >= least else "range"
+
+    return check
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
+    """A rule: one of ``choices``."""
+
+    def check(value: Any) -> str | None:
+        if not isinstance(value, str):
+            return "type"
+        return None if value in choices else "range"
+
+    return check
+
+
+def _flag(value: Any) -> str | None:
+    """A rule: True or False."""
+    return None if isinstance(value, bool) else "type"
+
+
+def _probability(value: Any) -> str | None:
+    """A rule: a number in (0, 1]."""
+    if not _is_number(value):
+        return "type"
+    return None if 0 < value <= 1 else "range"
+
+
+def _non_negative_number(value: Any) -> str | None:
+    """A rule: a finite number >= 0."""
+    if not _is_number(value):
+        return "type"
+    return None if value >= 0 else "range"
+
+
+def _temperatures(value: Any) -> str | None:
+    """A rule: a non-empty list of numbers > 0."""
+    if not isinstance(value, (list, tuple)) or not all(_is_number(v) for v in value):
+        return "type"
+    return None if value and all(v > 0 for v in value) else "range"
+
+
+_ENCODINGS = ("events", "paper")
+_PRESETS = ("default", "short", "tiny", "paper")  # PRESET_NAMES below
+_BACKENDS = ("auto", "fluidsynth", "additive")
+
+PARAMETER_RULES: dict[str, tuple[Callable[[Any], str | None], str]] = {
+    "dataset": (_text(empty=False), "a registry name or a folder (a non-empty str)"),
+    "data_path": (_text(empty=True), "a folder (str; empty for the download cache)"),
+    "encoding": (_choice(_ENCODINGS), "one of 'events', 'paper'"),
+    "preset": (_choice(_PRESETS), "one of " + ", ".join(map(repr, _PRESETS))),
+    "epochs": (_integer(0), "an integer >= 0 (0: the preset's)"),
+    "seed": (_integer(0), "a non-negative integer"),
+    "quick": (_flag, "True or False"),
+    "run_dir": (_text(empty=False), "a folder path (a non-empty str)"),
+    "n_pieces": (_integer(1), "an integer >= 1"),
+    "temperatures": (_temperatures, "a non-empty list of numbers > 0"),
+    "top_p": (_probability, "a number in (0, 1]"),
+    "n_bars": (_integer(1), "an integer >= 1"),
+    "primer_bars": (_integer(1), "an integer >= 1"),
+    "generated_dirs": (_text(empty=True), "comma-separated folders (a str; empty for none)"),
+    "excerpt_start": (_non_negative_number, "a finite number of seconds >= 0"),
+    "backend": (_choice(_BACKENDS), "one of 'auto', 'fluidsynth', 'additive'"),
+    "seeds": (_integer(1), "an integer >= 1"),
+    "threshold": (_integer(1), "an integer >= 1"),
+}
+"""Every notebook parameter: name -> (check giving None, ``"type"`` or ``"range"``; what it accepts)."""
+
+
+def check_parameters(values: Mapping[str, Any], *, at_least: Mapping[str, int] | None = None) -> None:
+    """Check a notebook's parameters before it does any work, naming the first bad one.
+
+    Parameters
+    ----------
+    values
+        Parameter name -> value, as the notebook's ``parameters`` cell (or papermill)
+        set them; every name must be in :data:`PARAMETER_RULES`.
+    at_least
+        Tighter lower bounds of integer parameters for this notebook (``{"n_pieces": 2}``).
+
+    Raises
+    ------
+    TypeError
+        If a value has the wrong type (the message names the parameter, what it
+        accepts and the value given).
+    ValueError
+        If a value is out of range or below its ``at_least`` bound, or a name is unknown.
+    """
+    unknown = sorted(set(values) - set(PARAMETER_RULES))
+    if unknown:
+        raise ValueError(f"unknown notebook parameter(s) {unknown}; known: {sorted(PARAMETER_RULES)}")
+    for name, value in values.items():
+        check, accepted = PARAMETER_RULES[name]
+        problem = check(value)
+        least = (at_least or {}).get(name)
+        if least is not None and problem != "type":
+            problem, accepted = (None if value >= least else "range"), f"an integer >= {least}"
+        if problem == "type":
+            raise TypeError(f"parameter {name} must be {accepted}, got {value!r} ({type(value).__name__})")
+        if problem == "range":
+            raise ValueError(f"parameter {name} must be {accepted}, got {value!r}")
+
+
 def notebooks_dir() -> Path:
     """The folder holding the numbered notebooks (in the source checkout)."""
     folder = Path(__file__).resolve().parents[1] / "notebooks"
@@ -108,7 +251,32 @@ def notebooks_dir() -> Path:
     return folder
 
 
-PRESET_NAMES = ("default", "short", "tiny", "paper")
+def notebooks_until(last: str) -> tuple[str, ...]:
+    """The walkthrough's notebooks up to and including ``last``.
+
+    Parameters
+    ----------
+    last
+        A notebook's file name (``"03_train_gan.ipynb"``), its stem (``"03_train_gan"``)
+        or its number (``"03"`` or ``"3"``).
+
+    Raises
+    ------
+    ValueError
+        If ``last`` names none of :data:`NOTEBOOKS` (the message lists them).
+    """
+    if not isinstance(last, str):
+        raise TypeError(f"the last notebook must be a name or number (str), got {last!r}")
+    number = last.zfill(2) if last.isdigit() else None
+    for index, name in enumerate(NOTEBOOKS):
+        if last in (name, name.removesuffix(".ipynb")) or name[:2] == number:
+            return NOTEBOOKS[: index + 1]
+    raise ValueError(
+        f"no notebook {last!r}; give a number 01-{len(NOTEBOOKS):02d} or one of {', '.join(NOTEBOOKS)}"
+    )
+
+
+PRESET_NAMES = _PRESETS
 """Presets that notebooks 02 (LSTM) and 03 (GAN) both know (the keys of both ``PRESETS``
 tables, spelled out so that the CLI need not import Keras; a test keeps them equal). The
 notebooks default to ``"short"`` (the walkthrough's budget); ``"default"`` trains both
@@ -213,6 +381,54 @@ def _failure_message(notebook: str, output: Path, error: Exception) -> str:
     return f"notebook {notebook} failed in {where}: {ename}: {evalue}\n(executed notebook kept at {output})"
 
 
+def _fresh_staging(run_dir: Path) -> Path:
+    """An empty ``.running/`` folder in the run folder (what a killed run left there is removed)."""
+    staging = run_dir / _STAGING_DIR
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def _execute(source: Path, output: Path, partial: Path, parameters: dict[str, Any], *, source_dir: Path,
+             progress: bool) -> None:
+    """Execute ``source`` with papermill into ``partial``, then rename it onto ``output``.
+
+    Papermill rewrites its output file in place after each cell, so ``output`` itself
+    would be half-written while the notebook runs (and truncated if the run is killed
+    during a save). A notebook that fails is still moved into place (complete, with its
+    error) for inspection; any other interruption leaves ``output`` as it was.
+
+    Raises
+    ------
+    PipelineError
+        If a cell fails: the message names the notebook, the cell and the error.
+    """
+    import papermill
+
+    try:
+        papermill.execute_notebook(
+            str(source), str(partial), parameters=parameters, cwd=str(source_dir), progress_bar=progress,
+            log_output=False,
+        )
+    except papermill.PapermillExecutionError as error:
+        _move_into_place(partial, output)
+        raise PipelineError(_failure_message(source.name, output, error)) from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    _move_into_place(partial, output)
+
+
+def _move_into_place(partial: Path, output: Path) -> None:
+    """Flush ``partial`` to disk and rename it onto ``output`` (atomic on one file system)."""
+    descriptor = os.open(partial, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    os.replace(partial, output)
+
+
 def run(
     config: PipelineConfig,
     *,
@@ -238,12 +454,17 @@ def run(
         Show papermill's per-cell progress bar.
     source_dir
         Folder holding ``notebooks`` (default: the repository's ``notebooks/``).
-    """
-    import papermill
 
+    Notes
+    -----
+    A notebook is executed into ``.running/`` in the run folder and renamed into
+    ``notebooks/`` once finished, so a run killed mid-notebook leaves no half-written
+    notebook; the rerun clears ``.running/`` and resumes at that notebook.
+    """
     source_dir = notebooks_dir() if source_dir is None else Path(source_dir)
     run_dir = config.run_dir
     (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
+    staging = _fresh_staging(run_dir)
     done_dir = run_dir / ".done"
     parameters = config.parameters()
     manifest_path = run_dir / "manifest.json"
@@ -278,12 +499,7 @@ def run(
         upstream_ran = True
         marker.unlink(missing_ok=True)
         started = time.perf_counter()
-        try:
-            papermill.execute_notebook(
-                str(source), str(output), parameters=given, cwd=str(source_dir), progress_bar=progress, log_output=False
-            )
-        except papermill.PapermillExecutionError as error:
-            raise PipelineError(_failure_message(name, output, error)) from None
+        _execute(source, output, staging / name, given, source_dir=source_dir, progress=progress)
         seconds = time.perf_counter() - started
         write_json(marker, {"parameters_hash": key, "seconds": round(seconds, 1)})
         manifest["notebooks"][name] = {"seconds": round(seconds, 1), "parameters": given}

@@ -174,3 +174,59 @@ def musiclib_notes(tune) -> list[tuple[int, float, float]]:
         for t in tune.tracks
         for n in t.notes
     )
+
+
+# ---------------------------------------------------------------------------
+# hostile .keras files (for the untrusted-bundle tests of both model families)
+
+EVIL_MODULE = "musiclib_test_evil_layers"
+"""A module name no Keras loader may import: the file that defines it leaves a marker when imported."""
+
+
+def lambda_model_file(source: Path, target: Path, marker: Path) -> Path:
+    """Write at ``target`` the model of ``source`` followed by a Lambda whose code creates ``marker``.
+
+    The Lambda is a real Python lambda (serialised as bytecode); building the model runs it once,
+    so ``marker`` is removed again before returning. Loading ``target`` with ``safe_mode=False``
+    would run it (and create ``marker``): a loader that creates no marker ran none of its code.
+    """
+    import keras
+
+    model = keras.saving.load_model(source, safe_mode=True, compile=False)
+    touch = eval(f"lambda t: (open({str(marker)!r}, 'w').close(), t)[1]")  # no closure: the path is code
+    hostile = keras.Model(model.inputs, keras.layers.Lambda(touch, name="touch")(model.outputs[0]))
+    hostile.save(target)
+    marker.unlink(missing_ok=True)
+    return target
+
+
+def custom_object_model_file(source: Path, target: Path, module_dir: Path, marker: Path) -> Path:
+    """Write at ``target`` a copy of ``source`` whose last layer names a custom class ``Sneaky``.
+
+    The class is said to come from :data:`EVIL_MODULE`, written into ``module_dir``; importing
+    that module creates ``marker``, so a loader that imports it leaves the marker behind.
+    """
+    import json
+    import zipfile
+
+    (module_dir / f"{EVIL_MODULE}.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n\nclass Sneaky:\n    pass\n"
+    )
+    with zipfile.ZipFile(source) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    layer = config["config"]["layers"][-1]
+    layer.update(module=EVIL_MODULE, class_name="Sneaky", registered_name="evil>Sneaky")
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(target, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return target
+
+
+def link_outside(bundle: Path, name: str, elsewhere: Path) -> Path:
+    """Move ``bundle/name`` to ``elsewhere`` and leave a symbolic link to it in its place."""
+    elsewhere.parent.mkdir(parents=True, exist_ok=True)
+    (bundle / name).replace(elsewhere)
+    (bundle / name).symlink_to(elsewhere)
+    return elsewhere

@@ -22,6 +22,7 @@ from musiclib.gan.model import (
     config_for,
 )
 from musiclib.io import read_midi  # noqa: E402
+from support import EVIL_MODULE, custom_object_model_file, lambda_model_file, link_outside  # noqa: E402
 
 TINY = config_for("tiny", epochs=2)
 
@@ -302,6 +303,61 @@ def test_bundle_mismatches_raise_clear_errors(trained, tmp_path):
     (tmp_path / "taken" / "notes.txt").write_text("mine")
     with pytest.raises(gt.GANBundleError, match="not a GAN bundle"):
         _save(tmp_path / "taken", result)
+
+
+@pytest.fixture()
+def gan_bundle(trained, tmp_path):
+    return _save(tmp_path / "bundle", trained[1])
+
+
+@pytest.mark.parametrize("name", [gt.GENERATOR_FILE, gt.CRITIC_FILE])
+def test_lambda_layer_is_refused_before_keras_reads_it_and_its_code_never_runs(gan_bundle, tmp_path, name):
+    marker = tmp_path / "lambda_ran"
+    lambda_model_file(gan_bundle / name, gan_bundle / name, marker)
+    refused = rf"{name} was refused: it holds a Lambda layer 'touch'"
+    with pytest.raises(gt.GANBundleError, match=refused) as info:
+        gt.load_bundle(gan_bundle)
+    assert "safe_mode=False" not in str(info.value) and not marker.exists()
+    keras.saving.load_model(gan_bundle / name, safe_mode=False, compile=False)
+    assert marker.exists()  # the file was hostile: an unsafe load runs its code
+
+
+def test_custom_object_is_refused_and_its_module_never_imported(gan_bundle, tmp_path, monkeypatch):
+    import sys
+
+    modules, marker = tmp_path / "modules", tmp_path / "module_imported"
+    modules.mkdir()
+    monkeypatch.syspath_prepend(str(modules))
+    generator = gan_bundle / gt.GENERATOR_FILE
+    custom_object_model_file(generator, generator, modules, marker)
+    with pytest.raises(gt.GANBundleError, match=f"custom object 'Sneaky' from module '{EVIL_MODULE}'"):
+        gt.load_bundle(gan_bundle)
+    assert not marker.exists() and EVIL_MODULE not in sys.modules
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("encoding", {"name": "midi-like"}, "the encoding config does not parse: unknown encoding 'midi"),
+        ("encoding", {"name": "events"}, "a GAN needs the 'pianoroll' encoding, got 'events'"),
+        ("meter", 4, "'meter' must be two positive integers"),
+        ("meter", ["4", "4"], "'meter' must be two positive integers"),
+    ],
+    ids=["unknown-encoding", "token-encoding", "meter-number", "meter-strings"],
+)
+def test_bad_config_json_is_named(gan_bundle, key, value, message):
+    config = json.loads((gan_bundle / "config.json").read_text())
+    (gan_bundle / "config.json").write_text(json.dumps({**config, key: value}))
+    with pytest.raises(gt.GANBundleError, match=rf"config\.json: {message}"):
+        gt.load_bundle(gan_bundle)
+
+
+@pytest.mark.parametrize("name", [gt.GENERATOR_FILE, gt.CRITIC_FILE, "config.json", "data.json"])
+def test_file_linked_from_outside_the_bundle_is_refused(gan_bundle, tmp_path, name):
+    elsewhere = link_outside(gan_bundle, name, tmp_path / "elsewhere" / name)
+    refused = rf"{name} is a symbolic link to {elsewhere}, outside the bundle"
+    with pytest.raises(gt.GANBundleError, match=refused):
+        gt.load_bundle(gan_bundle)
 
 
 def test_generated_midi_reads_back_with_one_note_per_run(trained, tmp_path):

@@ -29,6 +29,7 @@ from musiclib.lm.sampling import (
 )
 from musiclib.lm.training import train
 from musiclib.tune import TimeSignature, Track, Tune, make_notes
+from support import EVIL_MODULE, custom_object_model_file, lambda_model_file, link_outside
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_INFO = {"data_hash": "0123abcd", "dataset": "toy"}
@@ -346,10 +347,19 @@ def test_vocabulary_size_mismatch(bundle_copy):
         load_bundle(bundle_copy)
 
 
-def test_bad_encoding_config(bundle_copy):
+@pytest.mark.parametrize(
+    "encoding, message",
+    [
+        ({"name": "events", "n_tracks": 0}, "n_tracks"),
+        ({"name": "midi-like"}, "unknown encoding 'midi-like'"),
+        ("events", "must be a mapping with a 'name' key"),
+    ],
+    ids=["bad-option", "unknown-name", "not-a-mapping"],
+)
+def test_bad_encoding_config(bundle_copy, encoding, message):
     config = read_json(bundle_copy / "config.json")
-    write_json(bundle_copy / "config.json", {**config, "encoding": {"name": "events", "n_tracks": 0}})
-    with pytest.raises(BundleError, match="encoding config does not parse"):
+    write_json(bundle_copy / "config.json", {**config, "encoding": encoding})
+    with pytest.raises(BundleError, match=rf"config\.json: the encoding config does not parse: .*{message}"):
         load_bundle(bundle_copy)
 
 
@@ -382,3 +392,55 @@ def test_save_bundle_replaces_only_complete_bundles(trained, bundle_copy, tmp_pa
         save_bundle(tmp_path / "new", **common, data_info={"dataset": "toy"})
     with pytest.raises(BundleError, match="the vocabulary does not match the weights"):
         save_bundle(tmp_path / "new", **{**common, "vocab": Vocabulary([*parts.vocab.tokens, "X"])}, data_info=DATA_INFO)
+
+
+# ----------------------------------------------------------------------------- untrusted bundles
+
+
+def test_lambda_layer_is_refused_before_keras_reads_it_and_its_code_never_runs(bundle_copy, tmp_path):
+    import keras
+
+    marker = tmp_path / "lambda_ran"
+    lambda_model_file(bundle_copy / "model.keras", bundle_copy / "model.keras", marker)
+    refused = r"model\.keras was refused: it holds a Lambda layer 'touch'"
+    with pytest.raises(BundleError, match=refused) as info:
+        load_bundle(bundle_copy)
+    assert "nothing in it was run" in str(info.value)
+    assert "safe_mode=False" not in str(info.value)  # no advice that load_bundle cannot follow
+    assert not marker.exists()
+    keras.saving.load_model(bundle_copy / "model.keras", safe_mode=False, compile=False)
+    assert marker.exists()  # the file was hostile: an unsafe load runs its code
+
+
+def test_custom_object_is_refused_and_its_module_never_imported(bundle_copy, tmp_path, monkeypatch):
+    modules, marker = tmp_path / "modules", tmp_path / "module_imported"
+    modules.mkdir()
+    monkeypatch.syspath_prepend(str(modules))
+    custom_object_model_file(bundle_copy / "model.keras", bundle_copy / "model.keras", modules, marker)
+    with pytest.raises(BundleError, match=f"custom object 'Sneaky' from module '{EVIL_MODULE}'"):
+        load_bundle(bundle_copy)
+    assert not marker.exists() and EVIL_MODULE not in sys.modules
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [("paper", "belongs to the encoding 'paper'"), ("midi-like", "unknown encoding 'midi-like'")],
+)
+def test_vocabulary_of_another_encoding_is_refused(bundle_copy, name, message):
+    vocab = Vocabulary.load(bundle_copy / "vocab.json")
+    vocab.save(bundle_copy / "vocab.json", encoding=name, config={})  # same tokens, same fingerprint
+    with pytest.raises(BundleError, match=rf"vocab\.json.*{message}"):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize("name", ["model.keras", "vocab.json", "config.json", "split.json"])
+def test_file_linked_from_outside_the_bundle_is_refused(bundle_copy, tmp_path, name):
+    elsewhere = link_outside(bundle_copy, name, tmp_path / "elsewhere" / name)
+    refused = rf"{name} is a symbolic link to {elsewhere}, outside the bundle folder"
+    with pytest.raises(BundleError, match=refused):
+        load_bundle(bundle_copy)
+
+
+def test_links_inside_the_bundle_folder_are_allowed(bundle_copy):
+    link_outside(bundle_copy, "metrics.json", bundle_copy / "kept" / "metrics.json")
+    assert load_bundle(bundle_copy).metrics == {"test_nll": 1.5}

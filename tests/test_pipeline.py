@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from musiclib import pipeline
+
+REPO = Path(__file__).resolve().parents[1]
 
 PARAMETERS = 'seed: int = 0  # seed\nquick: bool = False  # quick mode\nrun_dir: str = "runs/latest"  # run folder'
 
@@ -118,3 +128,149 @@ def test_every_repository_notebook_has_one_parameters_cell_right_after_the_impor
             if line.strip():
                 assert ":" in line.split("=")[0] and "#" in line, f"{name}: {line!r} needs a type and a comment"
         assert any(c.cell_type == "markdown" and "Exercises" in c.source for c in cells), f"{name}: no exercises"
+
+
+# --------------------------------------------------------------------------- killed mid-notebook
+
+KILL_TIMEOUT_S = 240  # one notebook of the quick walkthrough takes well under a minute here
+KERNEL_EXIT_S = 30  # ipykernel notices a dead parent within a second or two
+_PNG_START, _PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
+
+
+def _incomplete(path: Path) -> str | None:
+    """Why ``path`` is not a complete artifact of its kind, or None (a vanished file is not partial)."""
+    try:
+        data = path.read_bytes()
+        if path.suffix == ".ipynb":
+            notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
+            if not notebook.metadata.get("papermill", {}).get("end_time"):
+                return "a notebook that has not finished executing"
+        elif path.suffix == ".png" and not (data.startswith(_PNG_START) and data.endswith(_PNG_END)):
+            return "a truncated PNG"
+        elif path.suffix == ".json":
+            json.loads(data)
+        elif path.suffix in (".keras", ".npz", ".zip"):
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                if archive.testzip() is not None:
+                    return "a damaged archive"
+        elif path.suffix in (".mid", ".midi") and not data.startswith(b"MThd"):
+            return "a MIDI file without its header"
+    except FileNotFoundError:
+        return None
+    except (ValueError, zipfile.BadZipFile, nbformat.reader.NotJSONError) as error:
+        return f"unreadable ({type(error).__name__}: {error})"
+    return None
+
+
+def partial_files(run_dir: Path) -> list[str]:
+    """Every half-written artifact in the run folder (hidden temporaries aside), every incomplete bundle."""
+    from musiclib.gan import REQUIRED_FILES as GAN_FILES
+    from musiclib.lm.bundle import REQUIRED_FILES as LSTM_FILES
+
+    found = []
+    for path in sorted(run_dir.rglob("*")):
+        relative = path.relative_to(run_dir)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.is_file() and (why := _incomplete(path)):
+            found.append(f"{relative}: {why}")
+        if path.name == "bundle" and path.is_dir():
+            required = LSTM_FILES if relative.parts[0] == "lstm" else GAN_FILES
+            missing = [name for name in required if not (path / name).exists()]
+            if missing and path.exists():
+                found.append(f"{relative}: a bundle without {missing}")
+    return found
+
+
+def start_quick_pipeline(root: Path, name: str, log_file: Path) -> subprocess.Popen:
+    """``musiclib pipeline --quick --until 03`` in its own process group, output to ``log_file``."""
+    command = [sys.executable, "-c", "import sys; from musiclib.cli import main; sys.exit(main())",
+               "pipeline", "--quick", "--name", name, "--runs-root", str(root), "--until", "03"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with open(log_file, "wb") as log:
+        return subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def _kernels_of(pid: int) -> list[int]:
+    """Kernels jupyter_client started for ``pid`` (in a session of their own: a group kill misses them)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"JPY_PARENT_PID={pid}".encode() in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def kill_when(process: subprocess.Popen, ready, run_dir: Path) -> list[str]:
+    """Poll the run folder until ``ready()``, then SIGKILL the pipeline's process group.
+
+    Returns every half-written artifact seen while polling and after the kill; waits until the
+    notebook kernel (which papermill starts in a session of its own) has exited too.
+    """
+    seen: set[str] = set()
+    deadline = time.monotonic() + KILL_TIMEOUT_S
+    while not ready():
+        assert process.poll() is None, f"the pipeline ended (rc {process.returncode}) before the kill point"
+        assert time.monotonic() < deadline, "the kill point never came"
+        seen.update(partial_files(run_dir))
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    deadline = time.monotonic() + KERNEL_EXIT_S
+    while (kernels := _kernels_of(process.pid)) and time.monotonic() < deadline:
+        seen.update(partial_files(run_dir))
+        time.sleep(0.2)
+    for pid in kernels:  # only if the kernel outlived its parent: fail, but leave no process behind
+        os.kill(pid, signal.SIGKILL)
+    assert not kernels, f"the notebook kernel {kernels} kept running after the pipeline was killed"
+    seen.update(partial_files(run_dir))
+    return sorted(seen)
+
+
+def _exists(*paths: Path):
+    return lambda: all(path.exists() for path in paths)
+
+
+def _run_to_end(root: Path, name: str, log_file: Path) -> str:
+    process = start_quick_pipeline(root, name, log_file)
+    try:
+        process.wait(timeout=KILL_TIMEOUT_S * 2)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    text = log_file.read_text(errors="replace")
+    assert process.returncode == 0, text[-3000:]
+    return text
+
+
+def test_a_pipeline_killed_mid_notebook_leaves_no_partial_file_and_resumes_there(tmp_path):
+    root, name = tmp_path, "killed"
+    run_dir = root / name
+    done = run_dir / ".done"
+    first, second, third = (tmp_path / f"run{i}.log" for i in (1, 2, 3))
+
+    # 1. killed while notebook 02 trains the LSTM (its lstm/ folder has appeared)
+    process = start_quick_pipeline(root, name, first)
+    seen = kill_when(process, _exists(done / "01_data_prep.ipynb.json", run_dir / "lstm"), run_dir)
+    assert seen == [], f"half-written artifacts during or after the kill in notebook 02: {seen}"
+    assert not (done / "02_train_lstm.ipynb.json").exists()
+
+    # 2. the rerun skips 01, reruns 02 to its end, and is killed while notebook 03 trains the GAN
+    process = start_quick_pipeline(root, name, second)
+    seen = kill_when(process, _exists(done / "02_train_lstm.ipynb.json", run_dir / "gan"), run_dir)
+    log = second.read_text(errors="replace")
+    assert "01_data_prep.ipynb: already done" in log and "02_train_lstm.ipynb: running" in log, log[-3000:]
+    assert seen == [], f"half-written artifacts during or after the kill in notebook 03: {seen}"
+    assert not (done / "03_train_gan.ipynb.json").exists()
+
+    # 3. the last rerun resumes at 03 and completes; everything in the run folder is whole
+    log = _run_to_end(root, name, third)
+    assert "01_data_prep.ipynb: already done" in log, log[-3000:]
+    assert "02_train_lstm.ipynb: already done" in log, log[-3000:]
+    assert "03_train_gan.ipynb: running" in log and "Run complete" in log, log[-3000:]
+    assert partial_files(run_dir) == []
+    assert sorted(p.name for p in (run_dir / "notebooks").iterdir()) == list(pipeline.notebooks_until("03"))
+    assert list((run_dir / ".running").iterdir()) == []

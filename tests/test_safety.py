@@ -180,6 +180,14 @@ def test_every_artifact_writer_goes_through_a_temporary():
     assert set(ALLOWED_WRITERS) <= defined, f"ALLOWED_WRITERS names no function: {set(ALLOWED_WRITERS) - defined}"
 
 
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebooks_write_their_artifacts_through_a_temporary(path):
+    """A pipeline killed mid-notebook must leave no half-written figure or table in the run folder."""
+    found = direct_writes(_notebook_code(path), path.name)
+    assert not found, "save figures with ml.plots.save_figure and files with musiclib._files:\n" + "\n".join(
+        map(str, found))
+
+
 @pytest.mark.parametrize(
     "code, flagged",
     [

@@ -195,6 +195,8 @@ CLI_CASES = [
     (["render", "x.mid", "--sample-rate", "0"], ["--sample-rate", "positive integer"]),
     (["pipeline", "--epochs", "0"], ["--epochs", "positive integer"]),
     (["pipeline", "--seed", "1.5"], ["--seed", "integer >= 0"]),
+    (["pipeline", "--until", "07"], ["--until", "no notebook '07'", "01_data_prep.ipynb"]),
+    (["pipeline", "--until", "train"], ["--until", "no notebook 'train'"]),
     (["frobnicate"], ["invalid choice: 'frobnicate'", "prepare"]),
 ]
 
@@ -245,3 +247,102 @@ def test_bad_notebook_01_parameter_fails_naming_it(name, tmp_path):
     with pytest.raises(error) as info:
         call(value, tmp_path)
     assert all(fragment in str(info.value) for fragment in fragments), str(info.value)
+
+
+# --------------------------------------------------------------------------- every notebook's parameters cell
+# Each case runs a notebook's first cells in this process, as papermill would: the imports, the
+# parameters cell, the injected (bad) value, then the cell that checks the parameters. The check
+# must fail there, naming the parameter, before the notebook loads a corpus or a model.
+
+NOTEBOOK_BAD_VALUES = {
+    # parameter -> [(bad value, error, fragment of what it accepts)]
+    "dataset": [(7, TypeError, "registry name or a folder"), ("", ValueError, "non-empty str")],
+    "data_path": [(7, TypeError, "a folder (str")],
+    "encoding": [("midi", ValueError, "'events', 'paper'"), (1, TypeError, "'events', 'paper'")],
+    "preset": [("huge", ValueError, "'default', 'short', 'tiny', 'paper'"), (None, TypeError, "'short'")],
+    "epochs": [(-1, ValueError, "integer >= 0"), ("3", TypeError, "integer >= 0"),
+               (2.5, TypeError, "integer")],
+    "seed": [(-1, ValueError, "non-negative integer"), (True, TypeError, "non-negative integer")],
+    "quick": [("no", TypeError, "True or False"), (1, TypeError, "True or False")],
+    "run_dir": [(None, TypeError, "folder path"), ("", ValueError, "non-empty str")],
+    "n_pieces": [(0, ValueError, "integer >="), ("many", TypeError, "integer >=")],
+    "temperatures": [([], ValueError, "non-empty list"), ([1.0, 0], ValueError, "numbers > 0"),
+                     ("1.0", TypeError, "list of numbers"), ([math.nan], TypeError, "list of numbers")],
+    "top_p": [(0, ValueError, "(0, 1]"), (1.5, ValueError, "(0, 1]"), ("0.9", TypeError, "(0, 1]")],
+    "n_bars": [(0, ValueError, "integer >= 1"), (4.0, TypeError, "integer >= 1")],
+    "primer_bars": [(0, ValueError, "integer >= 1"), ("2", TypeError, "integer >= 1")],
+    "generated_dirs": [(["lstm/midi/set"], TypeError, "comma-separated folders")],
+    "excerpt_start": [(-1.0, ValueError, ">= 0"), ("0", TypeError, "seconds"),
+                      (math.inf, TypeError, "finite")],
+    "backend": [("timidity", ValueError, "'auto', 'fluidsynth', 'additive'")],
+    "seeds": [(0, ValueError, "integer >= 1"), (2.0, TypeError, "integer >= 1")],
+    "threshold": [(0, ValueError, "integer >= 1"), ("16", TypeError, "integer >= 1")],
+}
+NOTEBOOK_SPECIFIC = {
+    # notebook -> [(parameter, bad value, error, fragment)]: bounds tighter than NOTEBOOK_BAD_VALUES's
+    "05_spectrogram_analysis.ipynb": [("n_pieces", 1, ValueError, "integer >= 2")],
+    "06_evaluation.ipynb": [("n_pieces", 3, ValueError, "integer >= 4")],
+}
+
+
+def _code_cells(name: str) -> list[str]:
+    cells = nbformat.read(pipeline.notebooks_dir() / name, as_version=4).cells
+    return [cell.source for cell in cells if cell.cell_type == "code"]
+
+
+def run_checking_cells(name: str, overrides: dict, run_dir) -> dict:
+    """Run the imports, parameters and checking cells of notebook ``name`` with ``overrides`` injected."""
+    imports, parameters, checking = _code_cells(name)[:3]
+    namespace: dict = {"__name__": "__notebook__"}
+    exec(compile(imports, f"{name}[imports]", "exec"), namespace)
+    exec(compile(parameters, f"{name}[parameters]", "exec"), namespace)
+    namespace.update({"quick": True, "run_dir": str(run_dir), **overrides})  # papermill's injected cell
+    exec(compile(checking, f"{name}[checks]", "exec"), namespace)
+    return namespace
+
+
+NOTEBOOK_CASES = [
+    pytest.param(name, parameter, value, error, fragment, id=f"{name[:2]}-{parameter}-{value!r}")
+    for name in pipeline.NOTEBOOKS
+    for parameter in sorted(_notebook_parameters(pipeline.notebooks_dir() / name))
+    for value, error, fragment in NOTEBOOK_BAD_VALUES.get(parameter, [])
+] + [
+    pytest.param(name, parameter, value, error, fragment, id=f"{name[:2]}-{parameter}-{value!r}-specific")
+    for name, cases in NOTEBOOK_SPECIFIC.items()
+    for parameter, value, error, fragment in cases
+]
+
+
+def test_every_notebook_parameter_has_bad_value_cases():
+    for name in pipeline.NOTEBOOKS:
+        parameters = _notebook_parameters(pipeline.notebooks_dir() / name)
+        missing = parameters - set(NOTEBOOK_BAD_VALUES)
+        assert not missing, f"{name}: no bad-value cases for {missing}"
+    assert set(NOTEBOOK_BAD_VALUES) == set(pipeline.PARAMETER_RULES)
+
+
+@pytest.mark.parametrize("name, parameter, value, error, fragment", NOTEBOOK_CASES)
+def test_bad_notebook_parameter_fails_in_the_checking_cell_naming_it(name, parameter, value, error, fragment,
+                                                                     tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    with pytest.raises(error) as info:
+        run_checking_cells(name, {parameter: value}, tmp_path / "run")
+    message = str(info.value)
+    assert f"parameter {parameter} must be" in message, message
+    assert fragment in message and repr(value) in message, message
+
+
+@pytest.mark.parametrize("name", pipeline.NOTEBOOKS)
+def test_default_notebook_parameters_pass_the_checking_cell(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    if name == "04_generate.ipynb":  # the cell goes on to load notebook 02's bundle, absent here
+        with pytest.raises(lm.BundleError, match="no model bundle"):
+            run_checking_cells(name, {}, tmp_path / "run")
+        return
+    namespace = run_checking_cells(name, {}, tmp_path / "run")
+    assert namespace["settings"].run_dir == (tmp_path / "run").resolve()
+
+
+def test_check_parameters_rejects_an_unknown_name():
+    with pytest.raises(ValueError, match=r"unknown notebook parameter\(s\) \['temprature'\]"):
+        pipeline.check_parameters({"temprature": 1.0})

@@ -1,5 +1,9 @@
 """GAN bundles (generator, critic, config, data fingerprint, metrics, history: loaded in Keras
 safe mode and checked before use) and generation from them as piano rolls, tunes and MIDI.
+
+A bundle from elsewhere is untrusted: a file that is a symbolic link leading out of the
+bundle folder, or a ``.keras`` file that holds a Lambda layer or a custom object, is
+refused with a :class:`GANBundleError` before Keras reads anything in it.
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from musiclib._files import json_ready as _json_ready
-from musiclib._files import read_json, write_json
-from musiclib._keras import quiet_keras_saving
+from musiclib._files import links_outside, read_json, write_json
+from musiclib._keras import UnsafeModelError, check_keras_archive, quiet_keras_saving
 from musiclib.gan.model import GANConfig, MusicGAN
 
 __all__ = [
@@ -278,6 +282,37 @@ def _read_json_file(path: Path) -> Any:
         raise GANBundleError(f"{path} is not valid JSON: {error}") from None
 
 
+def _refuse_outside_links(path: Path) -> None:
+    """Raise GANBundleError if a bundle file is a symbolic link that leads out of the bundle folder."""
+    for name, target in links_outside(path, REQUIRED_FILES).items():
+        raise GANBundleError(
+            f"{path / name} is a symbolic link to {target}, outside the bundle folder; a GAN bundle must "
+            "hold its own files (copy the file into the bundle instead of linking it)"
+        )
+
+
+def _meter(value: Any, where: str) -> tuple[int, int]:
+    """The ``meter`` of config.json as two positive integers."""
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+        raise GANBundleError(f"{where}: 'meter' must be two positive integers such as [4, 4], got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def _load_network(file: Path) -> Any:
+    """Load a ``.keras`` file in safe mode after checking that it holds only built-in Keras objects."""
+    import keras
+
+    try:
+        check_keras_archive(file)
+    except UnsafeModelError as error:
+        raise GANBundleError(f"{file} was refused: {error}") from None
+    try:
+        return keras.saving.load_model(file, safe_mode=True, compile=False)
+    except (ValueError, OSError, TypeError, KeyError, zipfile.BadZipFile) as error:
+        raise GANBundleError(f"{file} cannot be loaded: {error}") from None
+
+
 def load_bundle(path: str | os.PathLike) -> GANBundle:
     """Load a bundle written by :func:`save_bundle`, checking that its parts belong together.
 
@@ -285,16 +320,15 @@ def load_bundle(path: str | os.PathLike) -> GANBundle:
     ------
     GANBundleError
         If a file is missing (each one named), a JSON file is malformed, the config or
-        encoding does not parse or disagree, a model cannot be loaded (``safe_mode=True``:
-        no code is deserialised), or a network's shapes differ from the config's.
+        encoding does not parse or disagree, a file is a symbolic link leading out of the
+        bundle folder, a model holds a Lambda layer or a custom object (refused before
+        Keras reads it), a model cannot be loaded (``safe_mode=True``: no code is
+        deserialised), or a network's shapes differ from the config's.
     """
-    import keras
-
-    import musiclib.gan.model  # noqa: F401  (the networks use only built-in layers)
-
     path = Path(path)
     if not path.is_dir():
         raise GANBundleError(f"no GAN bundle at {path}: the folder does not exist")
+    _refuse_outside_links(path)
     missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
     if missing:
         raise GANBundleError(
@@ -318,16 +352,10 @@ def load_bundle(path: str | os.PathLike) -> GANBundle:
         raise GANBundleError(f"{path / CONFIG_FILE}: invalid GAN config: {error}") from None
     where = str(path / CONFIG_FILE)
     encoding = _parse_encoding(raw["encoding"], where)
-    meter = tuple(raw["meter"])
+    meter = _meter(raw["meter"], where)
     _check_encoding(encoding, config, meter, where)
 
-    networks = []
-    for name in (GENERATOR_FILE, CRITIC_FILE):
-        try:
-            networks.append(keras.saving.load_model(path / name, safe_mode=True, compile=False))
-        except (ValueError, OSError, TypeError, KeyError, zipfile.BadZipFile) as error:
-            raise GANBundleError(f"{path / name} cannot be loaded: {error}") from None
-    generator, critic = networks
+    generator, critic = (_load_network(path / name) for name in (GENERATOR_FILE, CRITIC_FILE))
     _check_networks(generator, critic, config, str(path))
     data_info = _check_data_info(_read_json_file(path / DATA_FILE), str(path / DATA_FILE))
     return GANBundle(

@@ -14,7 +14,10 @@ A bundle holds::
 it into place, so a reader sees either the old bundle or the complete new one.
 :func:`load_bundle` checks that the pieces belong together — the vocabulary is the one
 the weights were trained with, its size matches the output layer, the encoding config
-is valid — and raises :class:`BundleError` with a message that says what to do.
+is valid and is the one ``vocab.json`` names — and raises :class:`BundleError` with a
+message that says what to do. A bundle from elsewhere is untrusted: a file that is a
+symbolic link leading out of the bundle folder, or a ``model.keras`` that holds a Lambda
+layer or a custom object, is refused before anything in it is read by Keras.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from musiclib._files import atomic_write, read_json, write_json
-from musiclib._keras import quiet_keras_saving
+from musiclib._files import atomic_write, links_outside, read_json, write_json
+from musiclib._keras import UnsafeModelError, check_keras_archive, quiet_keras_saving
 from musiclib.lm.lstm import LSTMConfig
 
 __all__ = [
@@ -289,6 +292,43 @@ def _read_json_file(path: Path) -> Any:
         raise BundleError(f"{path} is not valid JSON: {error}") from None
 
 
+def _refuse_outside_links(path: Path) -> None:
+    """Raise BundleError if a bundle file is a symbolic link that leads out of the bundle folder."""
+    for name, target in links_outside(path, (*REQUIRED_FILES, SPLIT_FILE)).items():
+        raise BundleError(
+            f"{path / name} is a symbolic link to {target}, outside the bundle folder; a bundle must hold "
+            "its own files (copy the file into the bundle instead of linking it)"
+        )
+
+
+def _check_vocab_encoding(vocab_file: Any, encoding: Any, path: Path) -> None:
+    """Raise BundleError unless the encoding vocab.json names is the one config.json records."""
+    if vocab_file.encoding is None:
+        return
+    declared = {"name": vocab_file.encoding, **(vocab_file.config or {})}
+    named = _parse_encoding(declared, str(path / VOCAB_FILE))
+    if named != encoding:
+        raise BundleError(
+            f"{path / VOCAB_FILE} belongs to the encoding {named.name!r} {named.config()} but "
+            f"{CONFIG_FILE} records {encoding.name!r} {encoding.config()}; "
+            "use the vocab.json saved with this model"
+        )
+
+
+def _load_keras_model(file: Path) -> Any:
+    """Load a ``.keras`` file in safe mode after checking that it holds only built-in Keras objects."""
+    import keras
+
+    try:
+        check_keras_archive(file)
+    except UnsafeModelError as error:
+        raise BundleError(f"{file} was refused: {error}") from None
+    try:
+        return keras.saving.load_model(file, safe_mode=True, compile=False)
+    except (ValueError, OSError, TypeError, KeyError, zipfile.BadZipFile) as error:
+        raise BundleError(f"{file} cannot be loaded: {error}") from None
+
+
 def load_bundle(path: str | os.PathLike) -> Bundle:
     """Load a bundle written by :func:`save_bundle`, checking that its parts belong together.
 
@@ -309,13 +349,15 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         If a file is missing (each one named), a JSON file is malformed, the
         vocabulary's fingerprint differs from the one recorded in ``config.json``,
         the vocabulary size differs from the model's output size, the encoding config
-        does not parse, or the model file cannot be loaded.
+        does not parse or differs from the one ``vocab.json`` names, a file is a
+        symbolic link leading out of the bundle folder, the model file holds a Lambda
+        layer or a custom object (refused before Keras reads it), or the model file
+        cannot be loaded.
     """
-    import keras
-
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"no model bundle at {path}: the folder does not exist")
+    _refuse_outside_links(path)
     missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
     if missing:
         raise BundleError(
@@ -341,9 +383,10 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
     from musiclib.encoding import Vocabulary
 
     try:
-        vocab = Vocabulary.load(path / VOCAB_FILE)
+        vocab_file = Vocabulary.load_file(path / VOCAB_FILE)
     except ValueError as error:
         raise BundleError(f"{path / VOCAB_FILE} is not a valid vocabulary: {error}") from None
+    vocab = vocab_file.vocabulary
     if vocab.fingerprint != raw["vocab_fingerprint"]:
         raise BundleError(
             f"{path / VOCAB_FILE} (fingerprint {_short(vocab.fingerprint)}) is not the vocabulary this "
@@ -356,11 +399,9 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
             "use the vocab.json saved with this model"
         )
     encoding = _parse_encoding(raw["encoding"], str(path / CONFIG_FILE))
+    _check_vocab_encoding(vocab_file, encoding, path)
 
-    try:
-        model = keras.saving.load_model(path / MODEL_FILE, safe_mode=True, compile=False)
-    except (ValueError, OSError, TypeError, KeyError, zipfile.BadZipFile) as error:
-        raise BundleError(f"{path / MODEL_FILE} cannot be loaded: {error}") from None
+    model = _load_keras_model(path / MODEL_FILE)
     output_size = _output_size(model)
     if len(vocab) != output_size:
         raise _size_mismatch(len(vocab), output_size)
