@@ -169,6 +169,7 @@ def export_reference(
             retired = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=root))
             retired.rmdir()
             os.replace(target, retired)
+        folder.chmod(0o755)  # mkdtemp made it private; package data is read by every user
         os.replace(folder, target)
         if retired is not None:
             shutil.rmtree(retired, ignore_errors=True)
