@@ -33,7 +33,6 @@ SETTINGS: dict[str, dict] = {
     "grammar, T 1.0, top-p 0.95": {"constrained": True, "temperature": 1.0, "top_p": 0.95},
     "grammar, T 0.9, top-p 0.95": {"constrained": True, "temperature": 0.9, "top_p": 0.95},
     "grammar, T 0.85, top-p 0.9": {"constrained": True, "temperature": 0.85, "top_p": 0.9},
-    "grammar, T 0.75, top-p 0.9": {"constrained": True, "temperature": 0.75, "top_p": 0.9},
 }
 """Label -> sampling options of :func:`musiclib.evaluation.lstm_set`. The first is what
 ``musiclib generate`` did before the grammar existed: the baseline row."""
