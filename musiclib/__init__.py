@@ -30,6 +30,7 @@ _SUBMODULES = (
     "figures",
     "gan",
     "io",
+    "kernelspec",
     "lm",
     "notebook",
     "pipeline",

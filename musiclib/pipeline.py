@@ -241,6 +241,9 @@ def run(
     """
     import papermill
 
+    from musiclib import kernelspec
+
+    kernel_name = kernelspec.ensure_available()  # the "musiclib" kernel (a temporary spec if not installed)
     source_dir = notebooks_dir() if source_dir is None else Path(source_dir)
     run_dir = config.run_dir
     (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
@@ -280,7 +283,8 @@ def run(
         started = time.perf_counter()
         try:
             papermill.execute_notebook(
-                str(source), str(output), parameters=given, cwd=str(source_dir), progress_bar=progress, log_output=False
+                str(source), str(output), parameters=given, cwd=str(source_dir), progress_bar=progress, log_output=False,
+                kernel_name=kernel_name,
             )
         except papermill.PapermillExecutionError as error:
             raise PipelineError(_failure_message(name, output, error)) from None

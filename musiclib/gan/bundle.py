@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from musiclib import _tf
 from musiclib._files import json_ready as _json_ready
 from musiclib._files import read_json, write_json
 from musiclib._keras import quiet_keras_saving
@@ -288,7 +289,7 @@ def load_bundle(path: str | os.PathLike) -> GANBundle:
         encoding does not parse or disagree, a model cannot be loaded (``safe_mode=True``:
         no code is deserialised), or a network's shapes differ from the config's.
     """
-    import keras
+    keras = _tf.keras()
 
     import musiclib.gan.model  # noqa: F401  (the networks use only built-in layers)
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from musiclib import _tf
 from musiclib._files import atomic_write, read_json, write_json
 from musiclib._keras import quiet_keras_saving
 from musiclib.lm.lstm import LSTMConfig
@@ -311,7 +312,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         the vocabulary size differs from the model's output size, the encoding config
         does not parse, or the model file cannot be loaded.
     """
-    import keras
+    keras = _tf.keras()
 
     path = Path(path)
     if not path.is_dir():

@@ -63,6 +63,7 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from musiclib import _tf
 from musiclib._files import atomic_write, read_json, write_json
 from musiclib.lm.lstm import LSTMConfig
 from musiclib.lm.training import (
@@ -133,7 +134,7 @@ def strategy_from_environment():
     created before TensorFlow runs any op, and its constructor waits until every
     worker of the cluster has started.
     """
-    import tensorflow as tf
+    tf = _tf.tensorflow()
 
     config = _tf_config()
     if config is not None:
@@ -224,7 +225,7 @@ def _pre_reduced_adam(config: LSTMConfig):
     over replicas itself; the training step here sums them first so that ``clipnorm``
     sees the global batch's gradient, and this subclass skips the second sum.
     """
-    import keras
+    keras = _tf.keras()
 
     class PreReducedAdam(keras.optimizers.Adam):
         def _all_reduce_sum_gradients(self, grads_and_vars):
@@ -310,8 +311,8 @@ def train_distributed(
         When the global batch does not split evenly over the replicas, or the
         training tunes hold fewer windows than one global batch.
     """
-    import keras
-    import tensorflow as tf
+    keras = _tf.keras()
+    tf = _tf.tensorflow()
 
     from musiclib.lm.lstm import build_lstm
 
@@ -426,7 +427,7 @@ def _sharded_dataset_fn(config: LSTMConfig, windows: _Windows, cluster: _Cluster
     per worker) cuts the same global batches and keeps the rows of its local replicas, one
     per-replica batch after another (the order in which the strategy hands them to the
     local replicas)."""
-    import tensorflow as tf
+    tf = _tf.tensorflow()
 
     length, replicas, per_replica = config.sequence_length, cluster.replicas, cluster.per_replica
 
@@ -458,8 +459,8 @@ def _sharded_dataset_fn(config: LSTMConfig, windows: _Windows, cluster: _Cluster
 
 def _train_step(model, optimizer, strategy, config: LSTMConfig):
     """One compiled global step: per-replica losses and gradients, summed across replicas."""
-    import keras
-    import tensorflow as tf
+    keras = _tf.keras()
+    tf = _tf.tensorflow()
 
     global_batch = config.batch_size
 
@@ -521,8 +522,8 @@ def _run_epochs(train_step, iterator, validate, *, config: LSTMConfig, windows: 
 def _validation(model, config: LSTMConfig, valid_sequences, *, stride: int):
     """A function that returns the mean cross-entropy per target token over the
     validation windows, from this process's copy of the weights."""
-    import keras
-    import tensorflow as tf
+    keras = _tf.keras()
+    tf = _tf.tensorflow()
 
     valid_sequences = [np.asarray(seq, dtype=np.int32).reshape(-1) for seq in valid_sequences]
     stream = concatenate(valid_sequences)
