@@ -10,14 +10,17 @@ devices, where the ``cuInit`` line comes from) with descriptor 2 pointed at a te
 file, then write back to ``sys.stderr`` every captured line that is not a known start-up
 notice (:data:`STARTUP_LINES`). Python warnings raised meanwhile are kept the same way,
 and in Jupyter they never touch descriptor 2 at all. Every musiclib module that needs
-TensorFlow or Keras calls these functions (a test checks it), so the order in which a
-learner's code imports things does not matter. ``import musiclib`` alone never loads
-TensorFlow.
+TensorFlow or Keras calls these functions (a test checks it). ``import musiclib`` also
+installs :func:`install_import_hook`, so that a learner's own ``import keras`` after it is
+quiet too (``MUSICLIB_QUIET_TF=0`` turns that off), and the "musiclib" kernel imports
+musiclib at start, so in JupyterLab the order of imports does not matter. ``import
+musiclib`` alone never loads TensorFlow.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import re
 import sys
@@ -26,7 +29,8 @@ import threading
 from types import ModuleType
 from typing import Iterator
 
-__all__ = ["STARTUP_LINES", "keras", "tensorflow", "filter_startup_lines", "quiet_fd2", "without_remapper"]
+__all__ = ["STARTUP_LINES", "keras", "tensorflow", "filter_startup_lines", "quiet_fd2", "without_remapper",
+           "install_import_hook"]
 
 STARTUP_LINES: dict[str, re.Pattern[str]] = {
     # absl's notice that C++ lines written before its set-up go to stderr (one per library load)
@@ -103,12 +107,64 @@ def quiet_fd2() -> Iterator[None]:
 
 def _load_quietly() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # drops the lines TensorFlow does route through its level
-    with quiet_fd2():
-        import tensorflow as tf
-        import keras
+    _LOADING.active = True
+    try:
+        with quiet_fd2():
+            import tensorflow as tf
+            import keras
 
-        tf.config.list_physical_devices()  # the device probe prints the cuInit line: do it here
+            tf.config.list_physical_devices()  # the device probe prints the cuInit line: do it here
+    finally:
+        _LOADING.active = False
     _MODULES["tensorflow"], _MODULES["keras"] = tf, keras
+
+
+_LOADING = threading.local()
+
+
+class _AlreadyLoaded:
+    """Loader for a module that :func:`_ensure_loaded` has just imported: hands back that module
+    (instead of executing it a second time) and gives it its own spec back."""
+
+    def __init__(self, original_spec) -> None:
+        self.original_spec = original_spec
+
+    def create_module(self, spec):
+        return sys.modules[spec.name]
+
+    def exec_module(self, module) -> None:
+        module.__spec__ = self.original_spec
+
+
+class _QuietFinder:
+    """A ``sys.meta_path`` finder that makes a plain ``import tensorflow`` / ``import keras``
+    (a learner's own cell, a third-party library) go through the quiet import too.
+
+    It answers only for those two top-level names, only before they are loaded, and only
+    outside musiclib's own loading: it runs :func:`_ensure_loaded`, then returns the real
+    module's spec with a loader that hands back the already imported module.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in ("tensorflow", "keras") or name in sys.modules or getattr(_LOADING, "active", False):
+            return None
+        _ensure_loaded()
+        module = sys.modules.get(name)
+        if module is None or getattr(module, "__spec__", None) is None:
+            return None
+        original = module.__spec__
+        spec = copy.copy(original)
+        spec.loader = _AlreadyLoaded(original)
+        # importlib prefers the spec of a module that appeared in sys.modules meanwhile: lend it ours
+        module.__spec__ = spec
+        return spec
+
+
+def install_import_hook() -> None:
+    """Route later ``import tensorflow`` / ``import keras`` statements through the quiet import
+    (``import musiclib`` calls this unless ``MUSICLIB_QUIET_TF=0``). Idempotent."""
+    if not any(isinstance(finder, _QuietFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _QuietFinder())
 
 
 def _ensure_loaded() -> None:

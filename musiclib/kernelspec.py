@@ -34,13 +34,19 @@ KERNEL_ENV = {
 imported. oneDNN stays on (``TF_ENABLE_ONEDNN_OPTS`` unset): its notice is filtered by
 musiclib._tf instead; see the README ("Clean outputs") for the measurement."""
 
+STARTUP_LINE = "import musiclib as _musiclib_startup; del _musiclib_startup"
+"""Run by the kernel at start: importing musiclib installs its quiet-import hook (musiclib._tf),
+so a learner's own ``import keras`` in the first cell is as quiet as musiclib's (cheap: musiclib
+loads its submodules lazily, so this does not import TensorFlow)."""
+
 _TEMPORARY: Path | None = None
 
 
 def spec(python: str | None = None) -> dict:
     """The ``kernel.json`` contents for ``python`` (default: this interpreter)."""
     return {
-        "argv": [python or sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": [python or sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                 f"--IPKernelApp.exec_lines={STARTUP_LINE}"],
         "display_name": DISPLAY_NAME,
         "language": "python",
         "env": dict(KERNEL_ENV),

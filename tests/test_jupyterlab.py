@@ -184,9 +184,14 @@ def _saved_outputs(page, path: Path) -> nbformat.NotebookNode:
     before = path.stat().st_mtime_ns
     _menu(page, "File", "Save Notebook")
     deadline = time.monotonic() + 30
-    while path.stat().st_mtime_ns == before and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return nbformat.read(path, as_version=4)
+    while time.monotonic() < deadline:
+        if path.stat().st_mtime_ns != before:
+            try:  # the server may still be writing it
+                return nbformat.read(path, as_version=4)
+            except (nbformat.reader.NotJSONError, ValueError):
+                pass
+        time.sleep(0.3)
+    pytest.fail(f"{path.name} was not saved within 30 s")
 
 
 def _problems(notebook: nbformat.NotebookNode) -> list[str]:
