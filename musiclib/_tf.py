@@ -34,14 +34,18 @@ __all__ = ["STARTUP_LINES", "keras", "tensorflow", "filter_startup_lines", "quie
 
 STARTUP_LINES: dict[str, re.Pattern[str]] = {
     # absl's notice that C++ lines written before its set-up go to stderr (one per library load)
-    "absl preamble": re.compile(r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$"),
+    "absl preamble": re.compile(
+        r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$"),
     # oneDNN on by default: results may differ in the last bits of a float (informational, level I)
     "oneDNN notice": re.compile(r"^I\d{4} [\d:.]+\s+\d+ port\.cc:\d+\] oneDNN custom operations are on\."),
     # the CPU build note (informational, level I) and its continuation line
-    "CPU features": re.compile(r"^I\d{4} [\d:.]+\s+\d+ cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized"),
-    "CPU features (2)": re.compile(r"^To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.$"),
+    "CPU features": re.compile(
+        r"^I\d{4} [\d:.]+\s+\d+ cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized"),
+    "CPU features (2)": re.compile(
+        r"^To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.$"),
     # no CUDA driver library on this machine: TensorFlow will use the CPU (informational, level I)
-    "no CUDA driver": re.compile(r"^I\d{4} [\d:.]+\s+\d+ cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine, GPU will not be used\.$"),
+    "no CUDA driver": re.compile(
+        r"^I\d{4} [\d:.]+\s+\d+ cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine, GPU will not be used\.$"),
 }
 """Known TensorFlow start-up lines on a CPU machine, each with why it may be dropped."""
 
