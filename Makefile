@@ -21,6 +21,7 @@ help:
 	@echo "make clean      remove .venv and caches"
 
 $(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) musiclib/audio/setup_hint.py
 	@echo "==> Setting up $(VENV) (Python: $$($(PYTHON) --version 2>&1))"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "==> Installing requirements (about 3 GB the first time; reused afterwards)"
@@ -28,9 +29,6 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	@echo "==> Installing musiclib in editable mode"
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	@$(BIN)/python -c "import fluidsynth" 2>/dev/null \
-		&& echo "==> FluidSynth found: audio renders with a real SoundFont synthesizer" \
-		|| echo "==> FluidSynth not found (apt-get install fluidsynth): audio falls back to musiclib's additive synthesizer"
 	@if [ -d .git ]; then \
 		$(BIN)/nbstripout --install >/dev/null && \
 		git config filter.nbstripout.clean '"$(CURDIR)/$(BIN)/python" -m nbstripout --keep-count' && \
@@ -39,7 +37,10 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 
 setup: $(STAMP)
-	@echo "==> $(VENV) is ready"
+	@$(BIN)/python -m musiclib.kernelspec install
+	@$(BIN)/python -c "import fluidsynth" 2>/dev/null \
+		|| $(BIN)/python musiclib/audio/setup_hint.py
+	@echo "==> $(VENV) is ready (JupyterLab: $(BIN)/jupyter lab, then pick the \"musiclib (.venv)\" kernel)"
 
 run: setup
 	@echo "==> Running the walkthrough on the embedded folk corpus into runs/$(RUN)/"

@@ -15,8 +15,14 @@ from typing import TYPE_CHECKING
 
 # TensorFlow's C++ start-up chatter (CUDA probing, CPU instruction notices) is noise on a
 # learner's screen; keep warnings and errors. Set here, before any submodule can import
-# TensorFlow. Set TF_CPP_MIN_LOG_LEVEL yourself to override.
+# TensorFlow (set TF_CPP_MIN_LOG_LEVEL yourself to override). The lines this level does not
+# reach are filtered by musiclib._tf, the one module that imports TensorFlow and Keras.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+if os.environ.get("MUSICLIB_QUIET_TF", "1") != "0":  # a later plain `import keras` is filtered too
+    from musiclib._tf import install_import_hook as _install_import_hook
+
+    _install_import_hook()
 
 __version__ = "0.1.0"
 
@@ -30,6 +36,7 @@ _SUBMODULES = (
     "figures",
     "gan",
     "io",
+    "kernelspec",
     "lm",
     "notebook",
     "pipeline",

@@ -10,11 +10,13 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
+from musiclib import _tf
 from musiclib._files import write_json
 
 _ARRAY_COPY_WARNING = "__array__ implementation doesn't accept a copy keyword"
@@ -44,7 +46,7 @@ def quiet_keras_saving() -> Iterator[None]:
 
 def atomic_backup_and_restore(backup_dir: Path):
     """Keras's ``BackupAndRestore`` for ``backup_dir``, writing its weights and metadata atomically."""
-    import keras
+    keras = _tf.keras()
 
     class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         def _save_model(self) -> None:
@@ -154,3 +156,25 @@ def check_keras_archive(path: str | os.PathLike) -> None:
             f"it holds {'; '.join(problems)}. musiclib models use only built-in Keras layers, so this file "
             "was not written by musiclib; it was refused before Keras read it, and nothing in it was run"
         )
+
+
+def epoch_summary(keys: Sequence[str], *, epochs: int, print_fn: Callable[[str], None] = print):
+    """A Keras callback printing one short line per epoch: ``epoch 2/14 · 4 s · d_loss 0.66 · ...``.
+
+    Keras's own ``verbose=2`` line lists every logged value (the GAN logs about twenty, about
+    640 characters, which wraps in a notebook cell); this one shows only ``keys`` (those
+    present), so it fits a cell. Everything stays in the history files.
+    """
+    keras = _tf.keras()
+
+    class EpochSummary(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self._started = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs or {}
+            parts = [f"epoch {epoch + 1}/{epochs}", f"{time.perf_counter() - self._started:.0f} s"]
+            parts += [f"{key} {float(logs[key]):.4g}" for key in keys if key in logs]
+            print_fn(" · ".join(parts))
+
+    return EpochSummary()

@@ -150,6 +150,7 @@ def _cmd_train_gan(args: argparse.Namespace) -> int:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from musiclib.experiments import generate_lstm_set
+    from musiclib.stats import count_of
     from musiclib.lm.bundle import load_bundle
     from musiclib.lm.reference import resolve_bundle
 
@@ -164,7 +165,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     records = generate_lstm_set(bundle, args.out, n=args.n, n_bars=args.bars, temperature=args.temperature,
                                 top_p=args.top_p, seed=args.seed, primers=primers)
     dropped = sum(r["dropped"] for r in records)
-    print(f"wrote {len(records)} MIDI files to {Path(args.out).resolve()} ({dropped} ill-formed tokens dropped)")
+    print(f"wrote {len(records)} MIDI files to {Path(args.out).resolve()} ({count_of(dropped, 'ill-formed token')} dropped)")
     return 0
 
 

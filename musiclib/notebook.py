@@ -1,4 +1,4 @@
-"""Jupyter helpers: audio players. The only musiclib module that imports IPython.
+"""Jupyter helpers: audio players, tables, quick-mode notes. The only musiclib module that imports IPython.
 
 IPython is imported when a function is called, so importing this module is cheap and
 works without Jupyter installed.
@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["audio_player", "show_players"]
+__all__ = ["audio_player", "show_players", "markdown_table", "show_table", "quick_mode_note", "QUICK_MODE_NOTE"]
 
 
 def audio_player(rendered_or_array: Any, *, sample_rate: int | None = None):
@@ -60,3 +60,42 @@ def show_players(players: Mapping[str, Any], *, sample_rate: int | None = None) 
         note = f" <small>({html.escape(str(backend))})</small>" if backend else ""
         display(HTML(f"<b>{html.escape(str(name))}</b>{note}"))
         display(audio_player(item, sample_rate=None if hasattr(item, "sample_rate") else sample_rate))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        text = f"{value:,.0f}" if value.is_integer() and abs(value) >= 1000 else f"{value:.4g}"
+    elif isinstance(value, int) and not isinstance(value, bool):
+        text = f"{value:,}"
+    else:
+        text = "—" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(table: Mapping[str, Any], *, headers: tuple[str, str] = ("", "value")) -> str:
+    """A two-column Markdown table of ``name -> value`` (numbers with thousands separators)."""
+    rows = [f"| {headers[0]} | {headers[1]} |", "|---|---:|"]
+    rows += [f"| {_cell(name)} | {_cell(value)} |" for name, value in table.items()]
+    return "\n".join(rows)
+
+
+def show_table(table: Mapping[str, Any], *, headers: tuple[str, str] = ("", "value")) -> None:
+    """Display ``name -> value`` as a table (rendered Markdown), not as a printed dict."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(markdown_table(table, headers=headers)))
+
+
+QUICK_MODE_NOTE = ("**Quick mode**: tiny models trained for a moment on a small subset, to check that every "
+                   "step runs. {what} Quick-mode numbers are not meaningful; run without quick mode "
+                   "(`make run`) for real results.")
+
+
+def quick_mode_note(quick: bool, what: str = "") -> None:
+    """In quick mode, display a note that the results below come from tiny models (else nothing)."""
+    if not quick:
+        return
+    from IPython.display import Markdown, display
+
+    text = QUICK_MODE_NOTE.format(what=what.strip()).replace("  ", " ")
+    display(Markdown("> " + text))

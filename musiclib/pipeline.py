@@ -390,7 +390,7 @@ def _fresh_staging(run_dir: Path) -> Path:
 
 
 def _execute(source: Path, output: Path, partial: Path, parameters: dict[str, Any], *, source_dir: Path,
-             progress: bool) -> None:
+             progress: bool, kernel_name: str) -> None:
     """Execute ``source`` with papermill into ``partial``, then rename it onto ``output``.
 
     Papermill rewrites its output file in place after each cell, so ``output`` itself
@@ -408,7 +408,7 @@ def _execute(source: Path, output: Path, partial: Path, parameters: dict[str, An
     try:
         papermill.execute_notebook(
             str(source), str(partial), parameters=parameters, cwd=str(source_dir), progress_bar=progress,
-            log_output=False,
+            log_output=False, kernel_name=kernel_name,
         )
     except papermill.PapermillExecutionError as error:
         _move_into_place(partial, output)
@@ -461,6 +461,9 @@ def run(
     ``notebooks/`` once finished, so a run killed mid-notebook leaves no half-written
     notebook; the rerun clears ``.running/`` and resumes at that notebook.
     """
+    from musiclib import kernelspec
+
+    kernel_name = kernelspec.ensure_available()  # the "musiclib" kernel (a temporary spec if not installed)
     source_dir = notebooks_dir() if source_dir is None else Path(source_dir)
     run_dir = config.run_dir
     (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
@@ -499,7 +502,8 @@ def run(
         upstream_ran = True
         marker.unlink(missing_ok=True)
         started = time.perf_counter()
-        _execute(source, output, staging / name, given, source_dir=source_dir, progress=progress)
+        _execute(source, output, staging / name, given, source_dir=source_dir, progress=progress,
+                 kernel_name=kernel_name)
         seconds = time.perf_counter() - started
         write_json(marker, {"parameters_hash": key, "seconds": round(seconds, 1)})
         manifest["notebooks"][name] = {"seconds": round(seconds, 1), "parameters": given}

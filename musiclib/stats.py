@@ -10,7 +10,13 @@ import numpy as np
 
 from musiclib.tune import Tune
 
-__all__ = ["CorpusStats", "corpus_stats"]
+__all__ = ["CorpusStats", "corpus_stats", "count_of"]
+
+def count_of(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and ``noun`` agreeing in number: ``count_of(1, "ill-formed token")`` is "1 ill-formed token",
+    ``count_of(379, "ill-formed token")`` "379 ill-formed tokens" (``plural`` for irregular nouns)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
 
 DURATION_BINS = (0.125, 0.25, 1 / 3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
 """Note lengths (quarter notes) reported by :func:`corpus_stats`; others go to the nearest."""

@@ -15,8 +15,9 @@ import musiclib
 PACKAGE = Path(musiclib.__file__).parent
 ROOT = PACKAGE.parent
 
-LAYERS = ("_files", "_lazy", "_processes", "_keras", "tune", "io", "datasets", "split", "encoding", "prepare", "stats",
-          "audio", "plots", "lm", "gan", "evaluation", "figures", "experiments", "pipeline", "cli", "notebook")
+LAYERS = ("_files", "_lazy", "_processes", "_progress", "_tf", "_keras", "tune", "io", "datasets", "split",
+          "encoding", "prepare", "stats", "audio", "plots", "lm", "gan", "evaluation", "figures", "experiments",
+          "kernelspec", "pipeline", "cli", "notebook")
 """Bottom to top: a part may import only parts below it (at module level or inside a function)."""
 
 PACKAGES = ("lm", "gan", "audio", "evaluation", "datasets")
@@ -84,6 +85,20 @@ def test_importing_the_package_and_its_namespaces_loads_no_deep_learning_stack()
             "print(','.join(heavy))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert result.stdout.strip() == ""
+
+
+def test_tensorflow_and_keras_are_imported_only_through_the_quiet_import():
+    """Every import of TensorFlow or Keras goes through musiclib._tf (start-up lines filtered there)."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "_tf.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(name.split(".")[0] in ("tensorflow", "keras") for name in names):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders
 
 
 REMOVED = ("musiclib.models", "musiclib.training", "musiclib.generate", "musiclib.bundle", "musiclib.baselines",

@@ -439,7 +439,9 @@ def analyze_sets(
     if len(items) < SERIAL_BELOW:
         workers = 1
     options = {"backend": backend, "soundfont": soundfont, "max_seconds": max_seconds, "config": config}
-    from tqdm.auto import tqdm
+    from musiclib._progress import tqdm_class
+
+    tqdm = tqdm_class()
 
     started = time.perf_counter()
     bar = tqdm(total=len(items), unit="piece", desc="rendering and analysing", disable=not progress, leave=False)

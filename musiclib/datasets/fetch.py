@@ -199,6 +199,8 @@ def download(
 
 
 def _progress_bar(enabled: bool, *, total: int | None, unit: str):
-    from tqdm.auto import tqdm
+    from musiclib._progress import tqdm_class
+
+    tqdm = tqdm_class()
 
     return tqdm(total=total, unit=unit, unit_scale=unit == "B", disable=not enabled, leave=False)

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from musiclib import _tf
 from musiclib._files import json_ready as _json_ready
 from musiclib._files import links_outside, read_json, write_json
 from musiclib._keras import UnsafeModelError, check_keras_archive, quiet_keras_saving
@@ -301,7 +302,7 @@ def _meter(value: Any, where: str) -> tuple[int, int]:
 
 def _load_network(file: Path) -> Any:
     """Load a ``.keras`` file in safe mode after checking that it holds only built-in Keras objects."""
-    import keras
+    keras = _tf.keras()
 
     try:
         check_keras_archive(file)

@@ -60,8 +60,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-import keras
 import numpy as np
+
+from musiclib import _tf
+
+keras = _tf.keras()
 
 __all__ = [
     "GANConfig",
@@ -660,7 +663,7 @@ class MusicGAN(keras.Model):
         return fake + keras.ops.stop_gradient(hard - fake)
 
     def _critic_loss(self, real, fake, training: bool = True):
-        import tensorflow as tf  # GradientTape: TensorFlow backend only
+        tf = _tf.tensorflow()  # GradientTape: TensorFlow backend only
 
         cfg = self.config
         real_score = self.critic(real, training=training)
@@ -695,7 +698,7 @@ class MusicGAN(keras.Model):
 
     def train_step(self, data):
         """``critic_steps`` critic updates, then one generator update; returns the named losses."""
-        import tensorflow as tf  # GradientTape: TensorFlow backend only
+        tf = _tf.tensorflow()  # GradientTape: TensorFlow backend only
 
         cfg = self.config
         real = data[0] if isinstance(data, (tuple, list)) else data

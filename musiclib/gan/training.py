@@ -43,9 +43,10 @@ from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
+from musiclib import _tf
 from musiclib._files import atomic_write, read_json, write_json
 from musiclib._files import json_ready as _json_ready
-from musiclib._keras import _save_keras_atomically, atomic_backup_and_restore
+from musiclib._keras import _save_keras_atomically, atomic_backup_and_restore, epoch_summary
 from musiclib.gan import metrics as gan_metrics
 from musiclib.gan.bundle import CRITIC_FILE, GENERATOR_FILE, HISTORY_FILE, binarize
 from musiclib.gan.model import GANConfig, MusicGAN, build_critic, build_generator
@@ -68,6 +69,9 @@ HISTORY_CSV = "history.csv"
 CHECKPOINT_DIR = "checkpoints"
 BACKUP_DIR = "backup"
 SAMPLES_DIR = "samples"
+SUMMARY_KEYS = ("d_loss", "g_loss", "gp", "collapse")
+"""Logged values that ``train(verbose=2)`` prints per epoch (critic and generator losses,
+gradient penalty, collapse ratio of generated phrases)."""
 _BACKUP_METADATA = "training_metadata.json"  # written by keras.callbacks.BackupAndRestore
 _EVAL_SEED_OFFSET = 7919  # the per-epoch metrics use latent vectors apart from training noise
 _GRID_SEED_OFFSET = 104729  # the sample grids show the same latent vectors every epoch
@@ -149,7 +153,7 @@ def make_dataset(phrases: np.ndarray, config: GANConfig, *, epochs: tuple[int, i
         epoch is a fresh shuffle that depends only on ``(config.seed, epoch)``; the last,
         incomplete batch of an epoch is dropped.
     """
-    import tensorflow as tf
+    tf = _tf.tensorflow()
 
     phrases = _check_phrases(phrases, config)
     data = tf.constant(phrases)
@@ -254,7 +258,7 @@ def _make_callbacks(
     lowest_pitch: int,
     extra: Sequence[Any],
 ) -> list:
-    import keras
+    keras = _tf.keras()
 
     class GANMonitor(keras.callbacks.Callback):
         """After each epoch: MuseGAN metrics and the collapse ratio of freshly generated
@@ -368,7 +372,8 @@ def train(
         Run folder (see the module notes). A backup left there by a killed run is
         resumed; a run that finished removes its backup, so calling again starts over.
     verbose
-        Keras ``fit`` verbosity (0 silent, 1 progress bar, 2 one line per epoch).
+        Keras ``fit`` verbosity: 0 silent, 1 progress bar, 2 one short line per epoch (the
+        losses and the collapse ratio, :data:`SUMMARY_KEYS`; every value is in the history).
     lowest_pitch
         MIDI pitch of pitch row 0 (for the pitch-class metrics and the sample grids).
     deterministic
@@ -388,7 +393,7 @@ def train(
         :func:`~musiclib.gan.metrics.metrics_table` (``config.eval_samples`` phrases of
         each, real ones drawn from ``real_phrases``).
     """
-    import keras
+    keras = _tf.keras()
 
     if not isinstance(config, GANConfig):
         raise TypeError(f"config must be a GANConfig, got {type(config).__name__}")
@@ -396,7 +401,7 @@ def train(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if deterministic:
-        import tensorflow as tf
+        tf = _tf.tensorflow()
 
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
@@ -419,16 +424,16 @@ def train(
         session=session,
         real_reference=reference,
         lowest_pitch=lowest_pitch,
-        extra=callbacks,
+        extra=[*callbacks, *([epoch_summary(SUMMARY_KEYS, epochs=config.epochs)] if verbose == 2 else [])],
     )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _tf.without_remapper():
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         gan.fit(
             dataset,
             epochs=config.epochs,
             steps_per_epoch=steps_per_epoch,
             callbacks=callback_list,
-            verbose=verbose,
+            verbose=0 if verbose == 2 else verbose,  # 2: the short per-epoch line of epoch_summary
             shuffle=False,  # the pipeline shuffles, by (seed, epoch)
         )
     history_path = out_dir / HISTORY_FILE

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from musiclib import _tf
 from musiclib._files import atomic_write, links_outside, read_json, write_json
 from musiclib._keras import UnsafeModelError, check_keras_archive, quiet_keras_saving
 from musiclib.lm.lstm import LSTMConfig
@@ -317,7 +318,7 @@ def _check_vocab_encoding(vocab_file: Any, encoding: Any, path: Path) -> None:
 
 def _load_keras_model(file: Path) -> Any:
     """Load a ``.keras`` file in safe mode after checking that it holds only built-in Keras objects."""
-    import keras
+    keras = _tf.keras()
 
     try:
         check_keras_archive(file)

@@ -8,6 +8,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from musiclib import _tf
 from musiclib.lm.lstm import LOSS_ON_CHOICES
 
 __all__ = [
@@ -79,7 +80,7 @@ def _window_pipeline(
     epochs: tuple[int, int],
     drop_remainder: bool,
 ):
-    import tensorflow as tf
+    tf = _tf.tensorflow()
 
     stream_t = tf.constant(stream, dtype=tf.int32)
     starts_t = tf.constant(starts, dtype=tf.int64)

@@ -86,6 +86,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
+from musiclib import _tf
 from musiclib._files import atomic_write, read_json, write_json
 from musiclib.lm.lstm import LSTMConfig
 from musiclib.lm.training import (
@@ -166,7 +167,7 @@ def strategy_from_environment():
     created before TensorFlow runs any op, and its constructor waits until every
     worker of the cluster has started.
     """
-    import tensorflow as tf
+    tf = _tf.tensorflow()
 
     config = _tf_config()
     if config is not None:
@@ -257,7 +258,7 @@ def _pre_reduced_adam(config: LSTMConfig):
     over replicas itself; the training step here sums them first so that ``clipnorm``
     sees the global batch's gradient, and this subclass skips the second sum.
     """
-    import keras
+    keras = _tf.keras()
 
     class PreReducedAdam(keras.optimizers.Adam):
         def _all_reduce_sum_gradients(self, grads_and_vars):
@@ -352,8 +353,8 @@ def train_distributed(
     RuntimeError
         When the workers read different resume states (``out_dir`` not shared).
     """
-    import keras
-    import tensorflow as tf
+    keras = _tf.keras()
+    tf = _tf.tensorflow()
 
     from musiclib.lm.lstm import build_lstm
 
@@ -487,7 +488,7 @@ def _sharded_dataset_fn(config: LSTMConfig, windows: _Windows, cluster: _Cluster
     per-replica batch after another (the order in which the strategy hands them to the
     local replicas). Its epochs run from ``start`` (a resumed run), each shuffled as a
     function of ``(seed, epoch)``, so a resumed run sees the batches of an uninterrupted one."""
-    import tensorflow as tf
+    tf = _tf.tensorflow()
 
     length, replicas, per_replica = config.sequence_length, cluster.replicas, cluster.per_replica
 
@@ -519,8 +520,8 @@ def _sharded_dataset_fn(config: LSTMConfig, windows: _Windows, cluster: _Cluster
 
 def _train_step(model, optimizer, strategy, config: LSTMConfig):
     """One compiled global step: per-replica losses and gradients, summed across replicas."""
-    import keras
-    import tensorflow as tf
+    keras = _tf.keras()
+    tf = _tf.tensorflow()
 
     global_batch = config.batch_size
 
@@ -636,8 +637,8 @@ def _fingerprint(config: LSTMConfig, windows: _Windows, valid: _ValidWindows | N
 def _validation(model, config: LSTMConfig, valid: _ValidWindows):
     """A function that returns the mean cross-entropy per target token over the
     validation windows, from this process's copy of the weights."""
-    import keras
-    import tensorflow as tf
+    keras = _tf.keras()
+    tf = _tf.tensorflow()
 
     data = _window_pipeline(
         valid.stream,
@@ -780,7 +781,7 @@ def _check_agreement(strategy, cluster: _Cluster, start: int, run_id: str) -> No
     """
     if cluster.workers == 1:
         return
-    import tensorflow as tf
+    tf = _tf.tensorflow()
 
     mine = np.array([start, int(run_id[:6], 16)], dtype=np.int64)  # 24 bits of the fingerprint
     local = tf.constant(np.concatenate([mine, mine * mine, [1]]), dtype=tf.int64)

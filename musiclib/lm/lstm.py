@@ -27,7 +27,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-import keras
+from musiclib import _tf
+
+keras = _tf.keras()
 
 __all__ = [
     "LSTMConfig",

@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from musiclib import _tf
 from musiclib._files import read_json, write_json
 from musiclib.lm.bundle import Bundle, BundleError, load_bundle, save_bundle
 
@@ -135,7 +136,7 @@ def export_reference(
     Path
         The reference bundle folder (replaced atomically when it exists).
     """
-    import keras
+    keras = _tf.keras()
 
     from musiclib.lm.lstm import build_lstm
 

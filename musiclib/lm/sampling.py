@@ -29,6 +29,8 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from musiclib import _tf
+
 __all__ = [
     "ModelParts",
     "GenerationResult",
@@ -211,7 +213,7 @@ class _CompiledStep:
     """
 
     def __init__(self, step_model: Any, config: Any) -> None:
-        import tensorflow as tf
+        tf = _tf.tensorflow()
 
         self.units = [units for units in config.lstm_units for _ in range(2)]
         signature = [tf.TensorSpec((None, 1), tf.int32)] + [tf.TensorSpec((None, u), tf.float32) for u in self.units]
@@ -257,7 +259,7 @@ class _NumpyStep:
     @staticmethod
     def supports(model: Any, config: Any) -> bool:
         """Whether every LSTM layer uses the activations this step computes."""
-        import keras
+        keras = _tf.keras()
 
         from musiclib.lm.lstm import _lstm_layers
 

@@ -41,6 +41,7 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from musiclib import _tf
 from musiclib._files import atomic_write, read_json, write_json
 from musiclib._keras import _save_keras_atomically, atomic_backup_and_restore
 from musiclib.lm.data import (
@@ -92,7 +93,7 @@ def _make_callbacks(
     tensorboard: bool,
     extra: Sequence[Any],
 ) -> list:
-    import keras
+    keras = _tf.keras()
 
     class ReseedDropout(keras.callbacks.Callback):
         """Set every dropout seed to a function of the epoch, so a resumed run draws the
@@ -371,10 +372,10 @@ def _check_train_arguments(model, config: Any, strategy: Any, *, tensorboard: bo
 
 def _seed_everything(seed: int, *, deterministic: bool) -> None:
     """Seed Python, NumPy and the backend; optionally make TensorFlow's ops deterministic."""
-    import keras
+    keras = _tf.keras()
 
     if deterministic:
-        import tensorflow as tf
+        tf = _tf.tensorflow()
 
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(seed)
@@ -466,7 +467,7 @@ def _pipelines(plan: _WindowPlan, config: LSTMConfig, *, start: int):
 
 def _compile(model, config: LSTMConfig, strategy: Any) -> None:
     """Adam with gradient clipping and from-logits cross-entropy, under ``strategy``'s scope."""
-    import keras
+    keras = _tf.keras()
 
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model.compile(
@@ -480,7 +481,7 @@ def _check_strategy(model, strategy: Any) -> None:
     """Refuse strategies ``model.fit`` cannot train under, and models built outside the scope."""
     if strategy is None:
         return
-    import tensorflow as tf
+    tf = _tf.tensorflow()
 
     if not isinstance(strategy, tf.distribute.Strategy):
         raise TypeError(f"strategy must be a tf.distribute.Strategy or None, got {type(strategy).__name__}")
