@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from musiclib._files import atomic_write
+
 __all__ = ["KERNEL_NAME", "DISPLAY_NAME", "KERNEL_ENV", "spec", "install", "is_installed", "ensure_available"]
 
 KERNEL_NAME = "musiclib"
@@ -56,14 +58,14 @@ def spec(python: str | None = None) -> dict:
 
 def _write(folder: Path, python: str | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "kernel.json").write_text(json.dumps(spec(python), indent=1) + "\n", encoding="utf-8")
+    atomic_write(folder / "kernel.json", json.dumps(spec(python), indent=1) + "\n")
     try:  # the Python logos, as ipykernel's own spec has them
         from ipykernel.kernelspec import RESOURCES
 
         for name in ("logo-32x32.png", "logo-64x64.png", "logo-svg.svg"):
             source = Path(RESOURCES) / name
             if source.is_file():
-                (folder / name).write_bytes(source.read_bytes())
+                atomic_write(folder / name, source.read_bytes())
     except ImportError:
         pass
     return folder
