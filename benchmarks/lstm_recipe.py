@@ -120,7 +120,7 @@ def _fmt(value, digits: int = 3) -> str:
 
 
 def _markdown_rows(numbers: dict, real: dict) -> list[str]:
-    lines = ["| setting | overlap ↑ | KL ↓ | C2ST logistic → 0.5 | C2ST boosting → 0.5 | mean |interval| | "
+    lines = ["| setting | overlap ↑ | KL ↓ | C2ST logistic → 0.5 | C2ST boosting → 0.5 | mean abs. interval | "
              "melody polyphony | ill-formed / piece | memorised |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     ceiling = real["ceiling"]
