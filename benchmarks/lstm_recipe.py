@@ -89,7 +89,7 @@ def _row_numbers(row: dict, sets: list[list], dropped: list[int]) -> dict:
     }
 
 
-def _reference_numbers(table: dict, reference: list) -> dict:
+def _reference_numbers(table: dict, reference: list, bars: int) -> dict:
     import numpy as np
 
     from musiclib.evaluation.features import excerpt, melody_polyphony
@@ -103,7 +103,7 @@ def _reference_numbers(table: dict, reference: list) -> dict:
             "memorised_share": (ceiling.get("memorised_share") or {}).get("mean"),
         },
         "mean_melodic_interval": table["reference"]["feature_means"]["mean_melodic_interval"],
-        "melody_polyphony": float(np.nanmean([melody_polyphony(excerpt(t, n_bars=16)) for t in reference])),
+        "melody_polyphony": float(np.nanmean([melody_polyphony(excerpt(t, n_bars=bars)) for t in reference])),
     }
 
 
@@ -112,7 +112,7 @@ def _compare(ev, generated, dropped, reference, training, args) -> tuple[dict, d
                      excerpt_bars=args.bars)
     rows = {r["name"]: r for r in table["rows"]}
     numbers = {label: _row_numbers(rows[label], generated[label], dropped[label]) for label in generated}
-    return numbers, _reference_numbers(table, reference)
+    return numbers, _reference_numbers(table, reference, args.bars)
 
 
 def _fmt(value, digits: int = 3) -> str:

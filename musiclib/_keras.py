@@ -6,6 +6,8 @@ a ``BackupAndRestore`` callback whose backups are replaced atomically, and a che
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import shutil
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from musiclib import _tf
-from musiclib._files import write_json
+from musiclib._files import atomic_write, json_ready, read_json, write_json
 
 _ARRAY_COPY_WARNING = "__array__ implementation doesn't accept a copy keyword"
 
@@ -178,3 +180,54 @@ def epoch_summary(keys: Sequence[str], *, epochs: int, print_fn: Callable[[str],
             print_fn(" · ".join(parts))
 
     return EpochSummary()
+
+
+def load_checked_model(file: Path, *, error: type[Exception]) -> Any:
+    """Load a ``.keras`` file in safe mode after :func:`check_keras_archive` found only
+    built-in Keras objects in it; any refusal or failure is raised as ``error``."""
+    keras = _tf.keras()
+
+    try:
+        check_keras_archive(file)
+    except UnsafeModelError as problem:
+        raise error(f"{file} was refused: {problem}") from None
+    try:
+        return keras.saving.load_model(file, safe_mode=True, compile=False)
+    except (ValueError, OSError, TypeError, KeyError, zipfile.BadZipFile) as problem:
+        raise error(f"{file} cannot be loaded: {problem}") from None
+
+
+HISTORY_FILE = "history.json"
+HISTORY_CSV = "history.csv"
+_BACKUP_METADATA = "training_metadata.json"  # written by keras.callbacks.BackupAndRestore
+
+
+def write_history(out_dir: Path, columns: dict[str, list], *, standard_json: bool = False) -> None:
+    """Rewrite ``history.json`` and ``history.csv`` (``epoch`` and ``session`` first) atomically.
+
+    ``standard_json`` writes NaN and infinite values as null (:func:`musiclib._files.json_ready`).
+    """
+    write_json(out_dir / HISTORY_FILE, json_ready(columns) if standard_json else columns)
+    first = [key for key in ("epoch", "session") if key in columns]
+    keys = first + sorted(key for key in columns if key not in first)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(keys)
+    for row in zip(*(columns[key] for key in keys)):
+        writer.writerow(["" if value is None else value for value in row])
+    atomic_write(out_dir / HISTORY_CSV, text.getvalue())
+
+
+def resume_point(out_dir: Path, backup_dir: Path) -> tuple[int, dict[str, list], int]:
+    """(first epoch to run, history of the epochs before it, session number) of a run whose
+    ``BackupAndRestore`` backup is in ``backup_dir`` (0, {}, 0 when there is none)."""
+    metadata = backup_dir / _BACKUP_METADATA
+    if not metadata.exists():
+        return 0, {}, 0
+    start = int(read_json(metadata)["epoch"])
+    history_path = out_dir / HISTORY_FILE
+    history = read_json(history_path) if history_path.exists() else {}
+    keep = sum(1 for epoch in history.get("epoch", []) if epoch < start)
+    prior = {key: values[:keep] for key, values in history.items()}
+    sessions = [s for s in prior.get("session", []) if s is not None]
+    return start, prior, (max(sessions) + 1 if sessions else 1)

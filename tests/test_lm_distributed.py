@@ -132,14 +132,11 @@ def run_workers(commands: list[list[str]], envs: list[dict], logs: list[Path], t
         pytest.fail(f"distributed workers {reason}; exit codes {codes}\n{tails}")
 
 
-def test_two_workers_on_loopback_match_single_worker_fit(tmp_path):
-    tunes = structured_tunes()
-    config = tiny_config()
-    write_json(tmp_path / "config.json", config.to_dict())
-    save_tokens(tmp_path / "tokens.npz", train=tunes, valid=tunes[:2])
-    ports = free_ports(2)
-    cluster = {"worker": [f"localhost:{port}" for port in ports]}
-    out_dir = tmp_path / "run"
+def worker_commands(tmp_path: Path, out_dir: Path, tag: str = "") -> tuple[list, list, list]:
+    """Commands, environments and log paths of two loopback workers of ``python -m musiclib.lm.distributed``
+    (config and tokens in ``tmp_path``; ``tag`` names their weights and logs apart)."""
+    prefix = f"{tag}-" if tag else ""
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
     commands, envs, logs = [], [], []
     for index in range(2):
         commands.append(
@@ -148,11 +145,21 @@ def test_two_workers_on_loopback_match_single_worker_fit(tmp_path):
                 "--config", str(tmp_path / "config.json"),
                 "--tokens", str(tmp_path / "tokens.npz"),
                 "--out-dir", str(out_dir),
-                "--weights-out", str(tmp_path / f"weights{index}.npz"),
+                "--weights-out", str(tmp_path / f"{prefix}weights{index}.npz"),
             ]
         )  # fmt: skip
         envs.append(worker_env({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        logs.append(tmp_path / f"worker{index}.log")
+        logs.append(tmp_path / f"{prefix}worker{index}.log")
+    return commands, envs, logs
+
+
+def test_two_workers_on_loopback_match_single_worker_fit(tmp_path):
+    tunes = structured_tunes()
+    config = tiny_config()
+    write_json(tmp_path / "config.json", config.to_dict())
+    save_tokens(tmp_path / "tokens.npz", train=tunes, valid=tunes[:2])
+    out_dir = tmp_path / "run"
+    commands, envs, logs = worker_commands(tmp_path, out_dir)
 
     started = time.perf_counter()
     run_workers(commands, envs, logs, WORKER_TIMEOUT_S)

@@ -31,13 +31,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_lm_distributed import (  # noqa: E402  (helpers only, no tests)
     REPO,
     WORKER_TIMEOUT_S,
-    free_ports,
     load_weights,
     max_abs_diff,
     run_workers,
     structured_tunes,
     tiny_config,
-    worker_env,
+    worker_commands,
 )
 
 KILL_EPOCHS = 24  # long enough (tens of ms per epoch after the first) that the kill lands mid-run
@@ -98,24 +97,6 @@ def test_resume_keeps_early_stopping_state_and_refuses_another_run(tmp_path, mon
     assert resumed.history["session"] == [0, 0, 1]
     assert max_abs_diff(weights_of(resumed), weights_of(reference)) == 0.0
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "history.csv", "history.json", MODEL_FILE]
-
-
-def _commands(tmp_path: Path, out_dir: Path, tag: str) -> tuple[list, list, list]:
-    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
-    commands, envs, logs = [], [], []
-    for index in range(2):
-        commands.append(
-            [
-                sys.executable, "-m", "musiclib.lm.distributed",
-                "--config", str(tmp_path / "config.json"),
-                "--tokens", str(tmp_path / "tokens.npz"),
-                "--out-dir", str(out_dir),
-                "--weights-out", str(tmp_path / f"{tag}-weights{index}.npz"),
-            ]
-        )  # fmt: skip
-        envs.append(worker_env({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        logs.append(tmp_path / f"{tag}-worker{index}.log")
-    return commands, envs, logs
 
 
 def _epochs_done(out_dir: Path) -> int:
@@ -185,21 +166,21 @@ def test_killed_worker_group_resumes_to_the_uninterrupted_weights(tmp_path):
     save_tokens(tmp_path / "tokens.npz", train=tunes, valid=tunes[:2])
 
     began = time.perf_counter()
-    run_workers(*_commands(tmp_path, tmp_path / "whole", "whole"), WORKER_TIMEOUT_S)
+    run_workers(*worker_commands(tmp_path, tmp_path / "whole", "whole"), WORKER_TIMEOUT_S)
     whole_seconds = time.perf_counter() - began
 
     killed_dir = tmp_path / "killed"
     began = time.perf_counter()
-    killed_at = _start_and_kill(*_commands(tmp_path, killed_dir, "first"), killed_dir, after_epochs=2)
+    killed_at = _start_and_kill(*worker_commands(tmp_path, killed_dir, "first"), killed_dir, after_epochs=2)
     assert 1 <= killed_at < KILL_EPOCHS, "the kill must land mid-run"
     assert (killed_dir / BACKUP_DIR).is_dir() and not (killed_dir / MODEL_FILE).exists()
     # A worker that cannot see the chief's out_dir (here: another folder) would start over:
     # the workers compare the resume epochs they read and refuse, leaving the backup as it was.
-    commands, envs, logs = _commands(tmp_path, killed_dir, "unshared")
+    commands, envs, logs = worker_commands(tmp_path, killed_dir, "unshared")
     commands[1][commands[1].index("--out-dir") + 1] = str(tmp_path / "elsewhere")
     _expect_disagreement(commands, envs, logs)
     assert not (tmp_path / "elsewhere" / BACKUP_DIR).exists()
-    commands, envs, logs = _commands(tmp_path, killed_dir, "second")  # same command, fresh ports
+    commands, envs, logs = worker_commands(tmp_path, killed_dir, "second")  # same command, fresh ports
     run_workers(commands, envs, logs, WORKER_TIMEOUT_S)
     resumed_seconds = time.perf_counter() - began
 

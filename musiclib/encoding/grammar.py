@@ -115,7 +115,15 @@ class EventGrammar:
         self.is_mono_track = np.zeros(encoding.n_tracks, dtype=bool)
         self.is_mono_track[list(self.monophonic)] = True
         self.meter_bar_steps = {i: encoding._bar_steps(m) for i, m in self._meter_of.items()}
-        self.meter_ids = np.flatnonzero(self.is_meter)
+        self.bar_steps_of = np.zeros(size, dtype=np.int64)  # bar length of each Meter id, 0 elsewhere
+        for index, steps in self.meter_bar_steps.items():
+            self.bar_steps_of[index] = steps
+        # after a later Bar: every meter but the one in force
+        self.meter_change = {}
+        for index, meter in self._meter_of.items():
+            mask = self.is_meter.copy()
+            mask[index] = False
+            self.meter_change[meter] = mask
 
     def start(self) -> GrammarState:
         """The state before the first token (which must be ``BOS``)."""
@@ -143,9 +151,6 @@ class GrammarState:
         self.pitch = -1
         self.sounding_until = np.zeros(grammar.encoding.n_tracks, dtype=np.int64)
         self.repaired = 0
-        self.notes = 0
-        self.overlapping = np.zeros(grammar.encoding.n_tracks, dtype=np.int64)
-        self.per_track = np.zeros(grammar.encoding.n_tracks, dtype=np.int64)
 
     # ----------------------------------------------------------------- what may follow
 
@@ -181,11 +186,10 @@ class GrammarState:
         if phase == _AFTER_OPENING_METER:
             return g.is_bar.copy()
         if phase == _AFTER_BAR:
-            other_meter = g.is_meter.copy()
-            for index, meter in g._meter_of.items():
-                if meter == self.meter or self.bar_start == 0:  # the first bar has the opening meter
-                    other_meter[index] = False
-            return other_meter | self._positions(-1) | g.is_bar
+            after = self._positions(-1) | g.is_bar
+            if self.bar_start == 0:  # the first bar has the opening meter
+                return after
+            return g.meter_change[self.meter] | after
         if phase == _AFTER_BAR_METER:
             return self._positions(-1) | g.is_bar
         if phase == _AFTER_POS:
@@ -248,13 +252,8 @@ class GrammarState:
             self.phase = _ENDED
 
     def _note(self, length: int) -> None:
-        onset = self.bar_start + self.position
-        track = self.track
-        self.notes += 1
-        self.per_track[track] += 1
-        if onset < self.sounding_until[track]:
-            self.overlapping[track] += 1
-        self.sounding_until[track] = max(self.sounding_until[track], onset + length)
+        end = self.bar_start + self.position + length
+        self.sounding_until[self.track] = max(self.sounding_until[self.track], end)
 
 
 def track_overlap(encoding: EventEncoding, vocab, sequences: Iterable[Sequence[int] | np.ndarray]) -> dict[str, list]:
@@ -303,11 +302,8 @@ def _notes_of(grammar: EventGrammar, ids: np.ndarray) -> tuple[np.ndarray, np.nd
     kind, value = grammar.kind[ids], grammar.value[ids]
     index = np.arange(ids.size)
     bar = np.cumsum(kind == _K_BAR) - 1
-    steps_of = np.zeros(grammar.size, dtype=np.int64)
-    for meter_id, steps in grammar.meter_bar_steps.items():
-        steps_of[meter_id] = steps
     last_meter = np.maximum.accumulate(np.where(kind == _K_METER, index, -1))
-    bar_steps = np.where(last_meter >= 0, steps_of[ids[np.maximum(last_meter, 0)]], 0)
+    bar_steps = np.where(last_meter >= 0, grammar.bar_steps_of[ids[np.maximum(last_meter, 0)]], 0)
     n_bars = int(bar.max(initial=-1)) + 1
     length_of_bar = np.zeros(n_bars, dtype=np.int64)
     inside = bar >= 0

@@ -12,17 +12,15 @@ import functools
 import os
 import shutil
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from musiclib import _tf
 from musiclib._files import json_ready as _json_ready
 from musiclib._files import links_outside, read_json, write_json
-from musiclib._keras import UnsafeModelError, check_keras_archive, quiet_keras_saving
+from musiclib._keras import load_checked_model, quiet_keras_saving
 from musiclib.gan.model import GANConfig, MusicGAN
 
 __all__ = [
@@ -300,20 +298,6 @@ def _meter(value: Any, where: str) -> tuple[int, int]:
     return int(value[0]), int(value[1])
 
 
-def _load_network(file: Path) -> Any:
-    """Load a ``.keras`` file in safe mode after checking that it holds only built-in Keras objects."""
-    keras = _tf.keras()
-
-    try:
-        check_keras_archive(file)
-    except UnsafeModelError as error:
-        raise GANBundleError(f"{file} was refused: {error}") from None
-    try:
-        return keras.saving.load_model(file, safe_mode=True, compile=False)
-    except (ValueError, OSError, TypeError, KeyError, zipfile.BadZipFile) as error:
-        raise GANBundleError(f"{file} cannot be loaded: {error}") from None
-
-
 def load_bundle(path: str | os.PathLike) -> GANBundle:
     """Load a bundle written by :func:`save_bundle`, checking that its parts belong together.
 
@@ -356,7 +340,8 @@ def load_bundle(path: str | os.PathLike) -> GANBundle:
     meter = _meter(raw["meter"], where)
     _check_encoding(encoding, config, meter, where)
 
-    generator, critic = (_load_network(path / name) for name in (GENERATOR_FILE, CRITIC_FILE))
+    generator, critic = (load_checked_model(path / name, error=GANBundleError)
+                         for name in (GENERATOR_FILE, CRITIC_FILE))
     _check_networks(generator, critic, config, str(path))
     data_info = _check_data_info(_read_json_file(path / DATA_FILE), str(path / DATA_FILE))
     return GANBundle(

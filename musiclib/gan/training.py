@@ -32,9 +32,7 @@ A run folder (``out_dir`` of :func:`train`) holds::
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import os
 import time
 import warnings
@@ -44,9 +42,16 @@ from typing import Any, Iterable, NamedTuple, Sequence
 import numpy as np
 
 from musiclib import _tf
-from musiclib._files import atomic_write, read_json, write_json
 from musiclib._files import json_ready as _json_ready
-from musiclib._keras import _save_keras_atomically, atomic_backup_and_restore, epoch_summary
+from musiclib._files import read_json
+from musiclib._keras import (
+    HISTORY_CSV,
+    _save_keras_atomically,
+    atomic_backup_and_restore,
+    epoch_summary,
+    resume_point,
+    write_history,
+)
 from musiclib.gan import metrics as gan_metrics
 from musiclib.gan.bundle import CRITIC_FILE, GENERATOR_FILE, HISTORY_FILE, binarize
 from musiclib.gan.model import GANConfig, MusicGAN, build_critic, build_generator
@@ -65,14 +70,12 @@ __all__ = [
 ]
 
 
-HISTORY_CSV = "history.csv"
 CHECKPOINT_DIR = "checkpoints"
 BACKUP_DIR = "backup"
 SAMPLES_DIR = "samples"
 SUMMARY_KEYS = ("d_loss", "g_loss", "gp", "collapse")
 """Logged values that ``train(verbose=2)`` prints per epoch (critic and generator losses,
 gradient penalty, collapse ratio of generated phrases)."""
-_BACKUP_METADATA = "training_metadata.json"  # written by keras.callbacks.BackupAndRestore
 _EVAL_SEED_OFFSET = 7919  # the per-epoch metrics use latent vectors apart from training noise
 _GRID_SEED_OFFSET = 104729  # the sample grids show the same latent vectors every epoch
 _GRID_PHRASES = 4
@@ -169,32 +172,6 @@ def make_dataset(phrases: np.ndarray, config: GANConfig, *, epochs: tuple[int, i
     dataset = tf.data.Dataset.range(first, stop).flat_map(one_epoch)
     dataset = dataset.map(lambda batch: tf.cast(tf.gather(data, batch), tf.float32))
     return dataset.prefetch(2)
-
-
-def _write_history(out_dir: Path, columns: dict[str, list]) -> None:
-    write_json(out_dir / HISTORY_FILE, _json_ready(columns))
-    first = [key for key in ("epoch", "session") if key in columns]
-    keys = first + sorted(key for key in columns if key not in first)
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(keys)
-    for row in zip(*(columns[key] for key in keys)):
-        writer.writerow(["" if value is None else value for value in row])
-    atomic_write(out_dir / HISTORY_CSV, text.getvalue())
-
-
-def _resume_point(out_dir: Path) -> tuple[int, dict[str, list], int]:
-    """(first epoch to run, history of the epochs before it, session number)."""
-    metadata = out_dir / BACKUP_DIR / _BACKUP_METADATA
-    if not metadata.exists():
-        return 0, {}, 0
-    start = int(read_json(metadata)["epoch"])
-    history_path = out_dir / HISTORY_FILE
-    history = read_json(history_path) if history_path.exists() else {}
-    keep = sum(1 for epoch in history.get("epoch", []) if epoch < start)
-    prior = {key: values[:keep] for key, values in history.items()}
-    sessions = [s for s in prior.get("session", []) if s is not None]
-    return start, prior, (max(sessions) + 1 if sessions else 1)
 
 
 def save_sample_grid(
@@ -341,7 +318,7 @@ def _make_callbacks(
             for values in self.columns.values():
                 if len(values) < n_rows + 1:
                     values.append(None)
-            _write_history(out_dir, self.columns)
+            write_history(out_dir, self.columns, standard_json=True)
 
     callbacks = [LearningRateDecay(), GANMonitor(), Checkpoints(), Recorder(), *extra]
     # Last, so everything above has recorded the epoch before it is marked complete.
@@ -408,7 +385,7 @@ def train(
 
     gan = MusicGAN(build_generator(config), build_critic(config), config)
     gan.compile()
-    start, prior, session = _resume_point(out_dir)
+    start, prior, session = resume_point(out_dir, out_dir / BACKUP_DIR)
     if start > 0 and verbose:
         print(f"Resuming from the backup in {out_dir / BACKUP_DIR}: epoch {start + 1} of {config.epochs}")
     steps_per_epoch = len(phrases) // config.phrases_per_step

@@ -25,14 +25,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from musiclib import _tf
 from musiclib._files import atomic_write, links_outside, read_json, write_json
-from musiclib._keras import UnsafeModelError, check_keras_archive, quiet_keras_saving
+from musiclib._keras import load_checked_model, quiet_keras_saving
 from musiclib.lm.lstm import LSTMConfig
 
 __all__ = [
@@ -316,20 +314,6 @@ def _check_vocab_encoding(vocab_file: Any, encoding: Any, path: Path) -> None:
         )
 
 
-def _load_keras_model(file: Path) -> Any:
-    """Load a ``.keras`` file in safe mode after checking that it holds only built-in Keras objects."""
-    keras = _tf.keras()
-
-    try:
-        check_keras_archive(file)
-    except UnsafeModelError as error:
-        raise BundleError(f"{file} was refused: {error}") from None
-    try:
-        return keras.saving.load_model(file, safe_mode=True, compile=False)
-    except (ValueError, OSError, TypeError, KeyError, zipfile.BadZipFile) as error:
-        raise BundleError(f"{file} cannot be loaded: {error}") from None
-
-
 def load_bundle(path: str | os.PathLike) -> Bundle:
     """Load a bundle written by :func:`save_bundle`, checking that its parts belong together.
 
@@ -402,7 +386,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
     encoding = _parse_encoding(raw["encoding"], str(path / CONFIG_FILE))
     _check_vocab_encoding(vocab_file, encoding, path)
 
-    model = _load_keras_model(path / MODEL_FILE)
+    model = load_checked_model(path / MODEL_FILE, error=BundleError)
     output_size = _output_size(model)
     if len(vocab) != output_size:
         raise _size_mismatch(len(vocab), output_size)

@@ -88,21 +88,17 @@ import numpy as np
 
 from musiclib import _tf
 from musiclib._files import atomic_write, read_json, write_json
-from musiclib.lm.lstm import LSTMConfig
-from musiclib.lm.training import (
-    BACKUP_DIR,
-    HISTORY_CSV,
-    HISTORY_FILE,
+from musiclib._keras import HISTORY_CSV, HISTORY_FILE, _save_keras_atomically, write_history
+from musiclib.lm.data import (
     _check_data_args,
     _default_stride,
-    _run_fingerprint,
-    _save_keras_atomically,
     _window_pipeline,
-    _write_history,
     concatenate,
     window_starts,
     with_tune_starts,
 )
+from musiclib.lm.lstm import LSTMConfig
+from musiclib.lm.training import BACKUP_DIR, _run_fingerprint
 
 __all__ = [
     "strategy_from_environment",
@@ -566,7 +562,7 @@ def _run_epochs(train_step, iterator, validate, *, config: LSTMConfig, windows: 
         if validate is not None:
             stopping.update(epoch, row[_MONITOR], checkpoint.weights)
         checkpoint.save(epoch + 1, history, stopping)  # first: history.json never runs ahead of it
-        _write_history(write_dir, history)
+        write_history(write_dir, history)
         if verbose and cluster.is_chief:
             shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "session"))
             print(f"epoch {epoch + 1}/{config.epochs}: {shown}", flush=True)

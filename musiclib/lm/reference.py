@@ -25,7 +25,7 @@ from typing import Any
 
 from musiclib import _tf
 from musiclib._files import read_json, write_json
-from musiclib.lm.bundle import Bundle, BundleError, load_bundle, save_bundle
+from musiclib.lm.bundle import Bundle, BundleError, _swap_into_place, load_bundle, save_bundle
 
 __all__ = [
     "REFERENCE_DIR",
@@ -165,15 +165,8 @@ def export_reference(
             **(notes or {}),
         })
         target = root / name
-        retired = None
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=root))
-            retired.rmdir()
-            os.replace(target, retired)
         folder.chmod(0o755)  # mkdtemp made it private; package data is read by every user
-        os.replace(folder, target)
-        if retired is not None:
-            shutil.rmtree(retired, ignore_errors=True)
+        _swap_into_place(folder, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target

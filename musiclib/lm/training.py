@@ -27,7 +27,6 @@ undone.
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import importlib.util
 import io
@@ -43,7 +42,14 @@ import numpy as np
 
 from musiclib import _tf
 from musiclib._files import atomic_write, read_json, write_json
-from musiclib._keras import _save_keras_atomically, atomic_backup_and_restore
+from musiclib._keras import (
+    HISTORY_CSV,
+    HISTORY_FILE,
+    _save_keras_atomically,
+    atomic_backup_and_restore,
+    resume_point,
+    write_history,
+)
 from musiclib.lm.data import (
     _check_data_args,
     _default_stride,
@@ -64,14 +70,11 @@ __all__ = [
 ]
 
 
-HISTORY_FILE = "history.json"
-HISTORY_CSV = "history.csv"
 CHECKPOINT_DIR = "checkpoints"
 BACKUP_DIR = "backup"
 TENSORBOARD_DIR = "tensorboard"
 BEST_CHECKPOINT = "best.keras"
 LAST_CHECKPOINT = "last.keras"
-_BACKUP_METADATA = "training_metadata.json"  # written by keras.callbacks.BackupAndRestore
 _BEST_WEIGHTS = "early_stopping_best.npz"
 _RUN_FINGERPRINT = "run_fingerprint.json"
 _SEED_STATE_SUFFIX = "seed_generator_state"
@@ -181,7 +184,7 @@ def _make_callbacks(
             for values in self.columns.values():
                 if len(values) < n_rows + 1:
                     values.append(None)
-            _write_history(out_dir, self.columns)
+            write_history(out_dir, self.columns)
 
     prior_best = [v for v in prior.get(_MONITOR, []) if v is not None]
     callbacks = [
@@ -200,18 +203,6 @@ def _make_callbacks(
     return callbacks
 
 
-def _write_history(out_dir: Path, columns: dict[str, list]) -> None:
-    write_json(out_dir / HISTORY_FILE, columns)
-    first = [key for key in ("epoch", "session") if key in columns]
-    keys = first + sorted(key for key in columns if key not in first)
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(keys)
-    for row in zip(*(columns[key] for key in keys)):
-        writer.writerow(["" if value is None else value for value in row])
-    atomic_write(out_dir / HISTORY_CSV, text.getvalue())
-
-
 def _run_fingerprint(
     config: LSTMConfig, train_stream: np.ndarray, valid_stream: np.ndarray, *starts: np.ndarray
 ) -> str:
@@ -223,21 +214,6 @@ def _run_fingerprint(
         digest.update(np.ascontiguousarray(array).tobytes())
         digest.update(str(array.shape).encode("ascii"))
     return digest.hexdigest()
-
-
-def _resume_point(out_dir: Path) -> tuple[int, dict[str, list], int]:
-    """(first epoch to run, history of the epochs before it, session number)."""
-    metadata = out_dir / BACKUP_DIR / _BACKUP_METADATA
-    if not metadata.exists():
-        return 0, {}, 0
-    start = int(read_json(metadata)["epoch"])
-    history_path = out_dir / HISTORY_FILE
-    history = read_json(history_path) if history_path.exists() else {}
-    epochs = history.get("epoch", [])
-    keep = sum(1 for epoch in epochs if epoch < start)
-    prior = {key: values[:keep] for key, values in history.items()}
-    sessions = [s for s in prior.get("session", []) if s is not None]
-    return start, prior, (max(sessions) + 1 if sessions else 1)
 
 
 def train(
@@ -432,7 +408,7 @@ def _plan_windows(config: LSTMConfig, train_sequences: Sequence, valid_sequences
 def _claim_backup(out_dir: Path, config: LSTMConfig, plan: _WindowPlan, *, verbose: int) -> tuple[int, dict, int]:
     """(first epoch, prior history, session) of this run; a backup of another run is an error."""
     run_id = _run_fingerprint(config, plan.train_stream, plan.valid_stream, plan.train_starts, plan.valid_starts)
-    start, prior, session = _resume_point(out_dir)
+    start, prior, session = resume_point(out_dir, out_dir / BACKUP_DIR)
     fingerprint_path = out_dir / BACKUP_DIR / _RUN_FINGERPRINT
     if start > 0:
         recorded = read_json(fingerprint_path).get("run") if fingerprint_path.exists() else None
