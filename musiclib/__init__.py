@@ -34,6 +34,7 @@ _SUBMODULES = (
     "evaluation",
     "experiments",
     "figures",
+    "frames",
     "gan",
     "io",
     "kernelspec",

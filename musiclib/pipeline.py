@@ -53,6 +53,7 @@ NOTEBOOKS = (
     "04_generate.ipynb",
     "05_spectrogram_analysis.ipynb",
     "06_evaluation.ipynb",
+    "07_polyphonic_benchmark.ipynb",
 )
 """The walkthrough, in order (notebooks that a run does not declare a parameter for ignore it)."""
 
@@ -185,6 +186,7 @@ def _temperatures(value: Any) -> str | None:
 _ENCODINGS = ("events", "paper")
 _PRESETS = ("default", "short", "tiny", "paper")  # PRESET_NAMES below
 _BACKENDS = ("auto", "fluidsynth", "additive")
+_POLYPHONIC_SETS = ("nottingham", "jsb-chorales", "musedata", "piano-midi")  # ml.datasets.polyphonic_names()
 
 PARAMETER_RULES: dict[str, tuple[Callable[[Any], str | None], str]] = {
     "dataset": (_text(empty=False), "a registry name or a folder (a non-empty str)"),
@@ -205,6 +207,11 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], str | None], str]] = {
     "backend": (_choice(_BACKENDS), "one of 'auto', 'fluidsynth', 'additive'"),
     "seeds": (_integer(1), "an integer >= 1"),
     "threshold": (_integer(1), "an integer >= 1"),
+    "benchmark_set": (_choice(_POLYPHONIC_SETS), "one of " + ", ".join(map(repr, _POLYPHONIC_SETS))),
+    "polyphonic_path": (_text(empty=True), "a folder holding the benchmark's .mat files (str; empty for the cache)"),
+    "frame_epochs": (_integer(1), "an integer >= 1"),
+    "references": (_text(empty=True), "comma-separated reference bundle names (a str; empty for none)"),
+    "n_frames": (_integer(1), "an integer >= 1"),
 }
 """Every notebook parameter: name -> (check giving None, ``"type"`` or ``"range"``; what it accepts)."""
 

@@ -8,6 +8,7 @@ name ("musiclib"): where ``make setup`` has not registered it yet, a temporary s
 
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,9 @@ kernelspec.ensure_available()
 os.environ.setdefault("MUSICLIB_QUICK", "1")
 os.environ.setdefault("MUSICLIB_RUN_DIR", tempfile.mkdtemp(prefix="musiclib-nbval-"))
 os.environ.setdefault("MPLBACKEND", "Agg")
+_SHARED_POLYPHONIC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "polyphonic"
+if _SHARED_POLYPHONIC.is_dir():  # notebook 07 reads the benchmark files from there (else it downloads or skips)
+    os.environ.setdefault("MUSICLIB_POLYPHONIC_DATA", str(_SHARED_POLYPHONIC))
 
 
 def _stderr_lines(outputs) -> list[str]:

@@ -166,3 +166,24 @@ def test_lstm_budget_settings_build_configs_and_the_table_ranks_by_validation_lo
     table = budget.markdown(rows, epochs=1, seed=0, corpus="folk").splitlines()
     assert table[2] == "| a | preset short; — | 1.100 | 1.090 | 290 |"
     assert table[3] == "| b | preset default; dropout=0.0 | 1.400 | 1.390 | 300 |"
+
+
+@pytest.fixture(scope="module")
+def polyphonic():
+    """benchmarks/polyphonic.py, loaded by path."""
+    spec = importlib.util.spec_from_file_location("musiclib_benchmarks_polyphonic", BENCHMARKS / "polyphonic.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_polyphonic_table_sets_our_rows_beside_the_published_ones_and_judges_each_target(polyphonic):
+    row = {"nll": 5.0, "nll_all": 5.1, "accuracy": 0.3, "valid_nll": 5.2, "epochs": 9, "best_epoch": 7,
+           "stopped_because": "patience", "train_minutes": 3.5, "parameters": 1000}
+    text = polyphonic.markdown({"jsb-chorales": {"nade": row, "bernoulli": {**row, "nll": 11.09, "best_epoch": None}}},
+                               sets=["jsb-chorales"], command="benchmarks/polyphonic.py", machine="test")
+    assert "| RNN-NADE (Boulanger-Lewandowski et al. 2012) | 2.31 | 5.19 | 5.60 | 7.05 |" in text
+    assert "| **musiclib LSTM-NADE (model 2)** | – | 5.00 | – | – |" in text
+    assert "JSB Chorales: 5.000 vs 5.19: met" in text
+    assert "Nottingham: not run" in text
+    assert "| JSB Chorales | nade | 5.000 | 5.100 | 0.300 | 5.200 | 9 (7) | patience | 3.5 | 1000 |" in text

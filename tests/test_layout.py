@@ -16,11 +16,11 @@ PACKAGE = Path(musiclib.__file__).parent
 ROOT = PACKAGE.parent
 
 LAYERS = ("_files", "_lazy", "_processes", "_progress", "_tf", "_keras", "tune", "io", "datasets", "split",
-          "encoding", "prepare", "stats", "audio", "plots", "lm", "gan", "evaluation", "figures", "experiments",
+          "encoding", "prepare", "stats", "audio", "plots", "lm", "gan", "frames", "evaluation", "figures", "experiments",
           "kernelspec", "pipeline", "cli", "notebook")
 """Bottom to top: a part may import only parts below it (at module level or inside a function)."""
 
-PACKAGES = ("lm", "gan", "audio", "evaluation", "datasets")
+PACKAGES = ("lm", "gan", "frames", "audio", "evaluation", "datasets")
 
 
 def _part(module: str) -> str | None:

@@ -8,9 +8,9 @@ import zipfile
 import numpy as np
 import pytest
 
-import musiclib.lm.reference as reference
 from musiclib._files import read_json, write_json
 from musiclib.encoding import get_encoding
+import musiclib.lm.reference as reference
 from musiclib.lm.bundle import BundleError, save_bundle
 from musiclib.lm.lstm import build_lstm, config_for
 from musiclib.lm.sampling import sample_tokens
@@ -89,8 +89,12 @@ def test_a_tampered_reference_is_refused(compiled_bundle, tmp_path):
 
 def test_shipped_reference_bundles_load_and_match_their_record():
     for name in reference.reference_names():
-        bundle = reference.load_reference(name)
         record = read_json(reference.reference_path(name) / reference.REFERENCE_FILE)
+        if record["command"].startswith("benchmarks/polyphonic.py"):  # piano-roll models: tests/test_frames_reference.py
+            with pytest.raises(BundleError, match="ml.frames.load_frame_reference"):
+                reference.load_reference(name)
+            continue
+        bundle = reference.load_reference(name)
         assert record["command"].startswith("benchmarks/reference_models.py")
         assert bundle.metrics["test"][0]["model"] == "lstm"
     total = sum(p.stat().st_size for p in reference.REFERENCE_DIR.rglob("*") if p.is_file()) \

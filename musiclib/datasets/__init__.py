@@ -8,7 +8,7 @@ parse cache and the loader with its skip report.
 
 from musiclib._lazy import attach
 
-_SUBMODULES = ("registry", "checksums", "archives", "fetch", "cache", "corpus", "loading")
+_SUBMODULES = ("registry", "checksums", "archives", "fetch", "cache", "corpus", "loading", "polyphonic")
 
 _EXPORTS = {
     "DatasetError": "registry",
@@ -29,6 +29,13 @@ _EXPORTS = {
     "corpus_fingerprint": "cache",
     "Corpus": "corpus",
     "load": "loading",
+    "PolyphonicInfo": "polyphonic",
+    "PianoRollSet": "polyphonic",
+    "POLYPHONIC": "polyphonic",
+    "polyphonic_names": "polyphonic",
+    "polyphonic_info": "polyphonic",
+    "load_polyphonic": "polyphonic",
+    "read_polyphonic_file": "polyphonic",
 }
 
 __getattr__, __dir__, __all__ = attach(__name__, submodules=_SUBMODULES, exports=_EXPORTS)

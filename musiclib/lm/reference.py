@@ -79,6 +79,10 @@ def load_reference(name: str, *, root: str | os.PathLike | None = None) -> Bundl
         link, or anything :func:`~musiclib.lm.bundle.load_bundle` refuses.
     """
     path = reference_path(name, root=root)
+    header = path / "config.json"
+    if header.is_file() and '"musiclib.frames-bundle"' in header.read_text(encoding="utf-8", errors="replace"):
+        raise BundleError(f"reference bundle {name!r} is a piano-roll model; load it with "
+                          f"ml.frames.load_frame_reference({name!r})")
     links = sorted(p.name for p in path.iterdir() if p.is_symlink())
     if links:
         raise BundleError(f"reference bundle {name!r} holds symbolic links ({', '.join(links)}); refusing to load it")
