@@ -47,3 +47,14 @@ def test_accuracy_counts():
     predicted = np.array([[1, 1, 0, 0]], bool)
     actual = np.array([[1, 0, 1, 0]], bool)
     assert ml.frames.frame_accuracy_counts(predicted, actual) == (1, 1, 1)
+
+
+def test_evaluation_batches_bound_their_padded_frames():
+    from musiclib.frames.metrics import _MAX_BATCH_FRAMES, _batch_groups
+
+    lengths = [5, 3000, 40, 9000, 7, 2500, 2600, 12]
+    groups = _batch_groups(lengths, 4)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    for group in groups:
+        assert len(group) <= 4
+        assert len(group) == 1 or max(lengths[i] for i in group) * len(group) <= _MAX_BATCH_FRAMES

@@ -118,3 +118,11 @@ def test_untrusted_bundles_are_refused(tmp_path, data):
     (path / "config.json").write_text('{"kind": "musiclib.bundle"}')
     with pytest.raises(ml.frames.FrameBundleError, match="not a piano-roll bundle"):
         ml.frames.load_frame_bundle(path)
+
+
+def test_a_finished_run_goes_on_with_a_larger_budget(tmp_path, data):
+    train, valid = data
+    first = ml.frames.train_frames(_config(max_epochs=2), train, valid, out_dir=tmp_path, verbose=0)
+    assert first.stopped_because == "max_epochs" and len(first.history["epoch"]) == 2
+    longer = ml.frames.train_frames(_config(max_epochs=3), train, valid, out_dir=tmp_path, verbose=0)
+    assert longer.history["epoch"] == [0, 1, 2] and longer.history["session"] == [0, 0, 1]

@@ -21,6 +21,7 @@ _EXPORTS = {
     "KINDS": "model",
     "PRESETS": "model",
     "frame_config_for": "model",
+    "KIND_DEFAULTS": "model",
     "build_frame_model": "model",
     "key_log_odds": "model",
     "FrameScores": "metrics",

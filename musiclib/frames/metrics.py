@@ -95,11 +95,31 @@ def _quiet_retracing():
         logger.removeFilter(notice)
 
 
+_MAX_BATCH_FRAMES = 8192
+"""Padded frames per evaluation batch at most (LSTM-NADE holds frames × keys × hidden floats)."""
+
+
+def _batch_groups(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Indices of sequences, sorted by length, grouped so that a group holds at most
+    ``batch_size`` sequences and at most :data:`_MAX_BATCH_FRAMES` padded frames (a longer
+    sequence goes alone)."""
+    order = np.argsort(lengths, kind="stable")
+    groups, current = [], []
+    for index in order:
+        longest = max([lengths[i] for i in current] + [lengths[index]])
+        if current and (len(current) == batch_size or longest * (len(current) + 1) > _MAX_BATCH_FRAMES):
+            groups.append(np.asarray(current))
+            current = []
+        current.append(index)
+    if current:
+        groups.append(np.asarray(current))
+    return groups
+
+
 def _batches(rolls: Sequence[np.ndarray], batch_size: int):
     """Batches of similar length: (previous, frames, mask) arrays, zero-padded."""
-    order = np.argsort([len(roll) for roll in rolls], kind="stable")
-    for start in range(0, len(order), batch_size):
-        chosen = [np.asarray(rolls[i], dtype=np.float32) for i in order[start:start + batch_size]]
+    for group in _batch_groups([len(roll) for roll in rolls], batch_size):
+        chosen = [np.asarray(rolls[i], dtype=np.float32) for i in group]
         length = max(len(roll) for roll in chosen)
         n_keys = chosen[0].shape[1]
         previous = np.zeros((len(chosen), length, n_keys), np.float32)

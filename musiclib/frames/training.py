@@ -12,7 +12,8 @@ The run folder holds ``run.json`` (what is being trained, on which data),
 ``checkpoint/last.keras`` (weights and optimizer state after the last finished epoch)
 with ``checkpoint/state.json``, ``best.weights.h5`` and ``history.json`` / ``.csv``,
 each written atomically. Calling :func:`train_frames` again on the same folder resumes
-after the last finished epoch; a killed run resumed this way ends with the weights an
+after the last finished epoch (also a finished run, given a larger ``max_epochs``,
+``max_minutes`` or ``patience``); a killed run resumed this way ends with the weights an
 uninterrupted run would have (TensorFlow's deterministic ops, per-epoch seeds).
 """
 
@@ -121,8 +122,14 @@ def training_windows(rolls: Sequence[np.ndarray], window: int) -> tuple[np.ndarr
     return np.stack(previous), np.stack(frames), np.stack(mask).astype(np.float32)
 
 
+_BUDGET_FIELDS = ("max_epochs", "max_minutes", "patience")
+"""Settings that only say when to stop: a finished run resumed with a larger budget goes on."""
+
+
 def _run_record(config: FrameModelConfig, fingerprint: str, valid_fingerprint: str) -> dict[str, Any]:
-    return {"config": config.to_dict(), "train_fingerprint": fingerprint, "valid_fingerprint": valid_fingerprint}
+    """What identifies a run: the config without its stopping budget, and the data."""
+    identity = {key: value for key, value in config.to_dict().items() if key not in _BUDGET_FIELDS}
+    return {"config": identity, "train_fingerprint": fingerprint, "valid_fingerprint": valid_fingerprint}
 
 
 def _compile(model, config: FrameModelConfig, learning_rate: float) -> None:
@@ -218,7 +225,7 @@ def train_frames(
         model.optimizer.learning_rate.assign(state["learning_rate"])
         started = time.perf_counter()
         fit = model.fit(_epoch_dataset(previous[order], frames[order], mask[order], config.batch_size),
-                        epochs=1, verbose=0)
+                        epochs=1, shuffle=False, verbose=0)
         train_seconds = time.perf_counter() - started
         val_nll = evaluate_frames(model, valid_rolls, accuracy=False).nll
         state["seconds"] += train_seconds
