@@ -10,6 +10,4 @@ $B --max-minutes 10 --sets jsb-chorales nottingham --models bernoulli independen
 $B --max-minutes 20 --sets piano-midi --models bernoulli nade --variant default: --variant dropout5:dropout=0.5 --export-reference piano-midi:nade
 $B --max-minutes 20 --sets jsb-chorales --models nade --variant default: --variant dropout5:dropout=0.5 --export-reference jsb-chorales:nade
 $B --max-minutes 20 --sets nottingham --models nade
-$B --max-minutes 20 --sets musedata --models bernoulli nade
-$B --max-minutes 10 --sets nottingham --models independent --variant default: --variant dropout5:dropout=0.5
-$B --max-minutes 10 --sets jsb-chorales --models independent --variant default: --variant b4:batch_size=4 --variant b4-dropout5:batch_size=4,dropout=0.5
+$B --max-minutes 15 --sets musedata --models bernoulli nade
