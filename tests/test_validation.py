@@ -195,7 +195,7 @@ CLI_CASES = [
     (["render", "x.mid", "--sample-rate", "0"], ["--sample-rate", "positive integer"]),
     (["pipeline", "--epochs", "0"], ["--epochs", "positive integer"]),
     (["pipeline", "--seed", "1.5"], ["--seed", "integer >= 0"]),
-    (["pipeline", "--until", "07"], ["--until", "no notebook '07'", "01_data_prep.ipynb"]),
+    (["pipeline", "--until", "08"], ["--until", "no notebook '08'", "01_data_prep.ipynb"]),
     (["pipeline", "--until", "train"], ["--until", "no notebook 'train'"]),
     (["frobnicate"], ["invalid choice: 'frobnicate'", "prepare"]),
 ]
@@ -277,6 +277,11 @@ NOTEBOOK_BAD_VALUES = {
     "backend": [("timidity", ValueError, "'auto', 'fluidsynth', 'additive'")],
     "seeds": [(0, ValueError, "integer >= 1"), (2.0, TypeError, "integer >= 1")],
     "threshold": [(0, ValueError, "integer >= 1"), ("16", TypeError, "integer >= 1")],
+    "benchmark_set": [("bach", ValueError, "'nottingham', 'jsb-chorales'"), (2, TypeError, "'musedata'")],
+    "polyphonic_path": [(3, TypeError, ".mat files")],
+    "frame_epochs": [(0, ValueError, "integer >= 1"), (1.5, TypeError, "integer >= 1")],
+    "references": [(["jsb-chorales-nade"], TypeError, "reference bundle names")],
+    "n_frames": [(0, ValueError, "integer >= 1"), ("64", TypeError, "integer >= 1")],
 }
 NOTEBOOK_SPECIFIC = {
     # notebook -> [(parameter, bad value, error, fragment)]: bounds tighter than NOTEBOOK_BAD_VALUES's
