@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from musiclib import _tf
 from musiclib._files import links_outside, read_json, write_json
 from musiclib._keras import load_checked_model, quiet_keras_saving
 from musiclib.frames.model import FrameModelConfig, build_frame_model
@@ -193,7 +192,6 @@ def export_frame_reference(
     notes: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``bundle`` as the reference bundle ``name`` under ``root`` with its ``reference.json``."""
-    _tf.keras()
     record = {
         "name": name,
         "dataset": bundle.data_info["dataset"],

@@ -152,13 +152,14 @@ def evaluate_frames(model, rolls: Sequence[np.ndarray], *, batch_size: int = 16,
     if not len(rolls):
         raise ValueError("no sequences to evaluate")
     weights = frame_weights(model) if accuracy else None
-    context_model = _context_model(model) if accuracy else None
+    scorer = _logits_and_context_model(model) if accuracy else model
     total = total_all = 0.0
     count = count_all = 0
     tp = fp = fn = 0
     for previous, frames, mask in _batches(rolls, batch_size):
         with _quiet_retracing():
-            logits = np.asarray(model.predict_on_batch([previous, frames]))
+            outputs = scorer.predict_on_batch([previous, frames])
+        logits = np.asarray(outputs[0] if accuracy else outputs)
         terms = frame_nll_terms(logits, frames)
         later = mask.copy()
         later[:, 0] = False
@@ -167,8 +168,7 @@ def evaluate_frames(model, rolls: Sequence[np.ndarray], *, batch_size: int = 16,
         total += terms[later].sum()
         count += int(later.sum())
         if accuracy:
-            with _quiet_retracing():
-                context = np.asarray(context_model.predict_on_batch([previous, frames]), dtype=np.float64)
+            context = np.asarray(outputs[1], dtype=np.float64)
             chosen, _ = decode_frames(weights, context[later])
             counts = frame_accuracy_counts(chosen, frames[later] > 0)
             tp, fp, fn = tp + counts[0], fp + counts[1], fn + counts[2]
@@ -181,12 +181,13 @@ def evaluate_frames(model, rolls: Sequence[np.ndarray], *, batch_size: int = 16,
     )
 
 
-def _context_model(model):
-    """The sub-model from the inputs to the ``context`` layer (what the output head reads)."""
+def _logits_and_context_model(model):
+    """``model`` with a second output, its ``context`` layer (what the output head reads), so
+    one forward pass gives both the logits and what the greedy decode needs."""
     from musiclib import _tf
 
     keras = _tf.keras()
-    return keras.Model(model.inputs, model.get_layer("context").output)
+    return keras.Model(model.inputs, [model.output, model.get_layer("context").output])
 
 
 def bernoulli_scores(train_rolls: Sequence[np.ndarray], rolls: Sequence[np.ndarray]) -> FrameScores:

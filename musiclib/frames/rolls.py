@@ -62,7 +62,8 @@ def roll_to_tune(
     """
     if steps_per_quarter <= 0:
         raise ValueError(f"steps_per_quarter must be positive, got {steps_per_quarter}")
-    roll = check_roll(roll, n_keys=np.asarray(roll).shape[-1] if np.ndim(roll) == 2 else N_KEYS)
+    roll = np.asarray(roll)
+    roll = check_roll(roll, n_keys=roll.shape[1] if roll.ndim == 2 else N_KEYS)
     padded = np.zeros((roll.shape[0] + 2, roll.shape[1]), dtype=np.int8)
     padded[1:-1] = roll
     edges = np.diff(padded, axis=0)  # +1 where a run starts, -1 one frame after it ends
