@@ -1,4 +1,4 @@
-"""Objective evaluation on Nottingham: real (ceiling), LSTM, GAN, Markov and uniform against held-out tunes.
+"""Objective evaluation on Nottingham: real (ceiling), LSTM, Transformer, GAN, Markov and uniform against held-out tunes.
 
 Usage::
 
@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", default=str(SHARED / "nottingham"), help="Nottingham root (holds MIDI/)")
     parser.add_argument("--lstm-bundle", default=str(ROOT / "runs" / "lstm-nottingham" / "bundle"),
                         help="LSTM bundle folder or reference bundle name (e.g. nottingham-lstm)")
+    parser.add_argument("--transformer-bundle", default="none",
+                        help="Transformer bundle folder or reference name (e.g. nottingham-transformer); "
+                             "'none' leaves the row out. It must share the LSTM's split")
     parser.add_argument("--gan-bundle", default=str(ROOT / "runs" / "gan-nottingham" / "bundle"),
                         help="GAN bundle folder; 'none' leaves the GAN row out")
     parser.add_argument("--temperature", type=float, default=1.0, help="the LSTM's sampling temperature")
@@ -103,6 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.lstm_bundle} holds no split.json: cannot tell its training tunes", file=sys.stderr)
         return 2
     gan = None if args.gan_bundle == "none" else load_gan_bundle(args.gan_bundle)
+    transformer = None
+    if args.transformer_bundle != "none":
+        transformer = load_bundle(resolve_bundle(args.transformer_bundle))
+        if transformer.data_info.get("data_hash") != lstm.data_info.get("data_hash"):
+            print(f"{args.transformer_bundle} was trained on other data or another split than "
+                  f"{args.lstm_bundle}: their rows would not compare", file=sys.stderr)
+            return 2
     corpus = ml.datasets.load("nottingham", path=args.data)
     by_split = dict(zip(SPLITS, Split.load(lstm.split_path).apply(corpus.tunes)))
     training = by_split["train"]
@@ -110,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Nottingham: {len(corpus)} tunes; training {len(training)}, reference "
           f"{'+'.join(args.reference_splits)} {len(reference)}")
 
-    generated, seconds = ev.model_sets(lstm=lstm, gan=gan, training=training, reference=reference, n=args.n,
+    generated, seconds = ev.model_sets(lstm=lstm, gan=gan, transformer=transformer, training=training, reference=reference, n=args.n,
                                        seeds=range(args.seeds), n_bars=args.bars, top_p=args.top_p,
                                        temperature=args.temperature, constrained=not args.unconstrained,
                                        progress=lambda message: print(message, flush=True))
@@ -127,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         "reference_splits": args.reference_splits,
         "lstm_bundle": _shown(str(lstm.path)),
         "gan_bundle": _shown(args.gan_bundle),
+        "transformer_bundle": None if transformer is None else _shown(str(transformer.path)),
         "pieces_per_set": args.n,
         "seeds": args.seeds,
         "bars": args.bars,

@@ -53,7 +53,7 @@ def main(argv=None) -> int:
           f"({result.train_seconds / max(epochs, 1):.0f} s/epoch in this process)")
     print(ml.experiments.format_table(result.table))
     best = result.best_baseline
-    print(f"\nLSTM test NLL {result.lstm_row['nll']:.3f} vs best n-gram ({best['model']}) {best['nll']:.3f}: "
+    print(f"\nLSTM test NLL {result.model_row['nll']:.3f} vs best n-gram ({best['model']}) {best['nll']:.3f}: "
           f"{100 * result.improvement:.1f}% lower (target: 20%)")
     print(f"bundle: {result.bundle_path}")
     write_results(Path(args.out), Path(args.results))

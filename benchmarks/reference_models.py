@@ -1,11 +1,12 @@
-"""Train a reference LSTM and ship it as a reference bundle (``musiclib/reference/<name>/``).
+"""Train a reference language model and ship it as a reference bundle (``musiclib/reference/<name>/``).
 
 Usage::
 
-    .venv/bin/python benchmarks/reference_models.py nottingham-lstm   # Nottingham (needs its MIDI files)
-    .venv/bin/python benchmarks/reference_models.py folk-lstm         # the embedded folk corpus
+    .venv/bin/python benchmarks/reference_models.py nottingham-lstm          # Nottingham (needs its MIDI files)
+    .venv/bin/python benchmarks/reference_models.py folk-lstm                # the embedded folk corpus
+    .venv/bin/python benchmarks/reference_models.py nottingham-transformer   # the Transformer on Nottingham
 
-Each name fixes the dataset, preset and epochs (:data:`RECIPES`): the run trains with
+Each name fixes the dataset, architecture, preset and epochs (:data:`RECIPES`): the run trains with
 validation-based early stopping into ``runs/reference/<name>/`` (rerunning the same
 command resumes an interrupted run), scores the test split against the n-gram
 baselines, and writes the bundle with its weights only (no optimizer state) and a
@@ -29,8 +30,11 @@ RECIPES: dict[str, dict] = {
     "nottingham-lstm": {"dataset": "nottingham", "path": str(SHARED / "nottingham"), "preset": "default",
                         "epochs": 8},
     "folk-lstm": {"dataset": "folk", "path": None, "preset": "default", "epochs": 3},
+    "nottingham-transformer": {"dataset": "nottingham", "path": str(SHARED / "nottingham"), "preset": "default",
+                               "epochs": 7, "architecture": "transformer"},
 }
-"""Reference name -> dataset, data path, LSTM preset and epochs (early stopping may end sooner)."""
+"""Reference name -> dataset, data path, architecture (default LSTM), preset and epochs (early
+stopping may end sooner)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,14 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     prepared = ml.prepare.prepare(ml.prepare.PrepareConfig(dataset=recipe["dataset"], path=path, seed=args.seed),
                                   out_dir=out)
     print(f"{recipe['dataset']}: {prepared.data_info()['split_sizes']} tunes, {prepared.data_info()['tokens']} tokens")
+    architecture = recipe.get("architecture", "lstm")
     result = ml.experiments.train_lstm_experiment(prepared, out_dir=out, preset=recipe["preset"], epochs=epochs,
-                                                  seed=args.seed, verbose=2)
+                                                  seed=args.seed, verbose=2, architecture=architecture)
     print(ml.experiments.format_table(result.table))
     folder = ml.lm.export_reference(result.bundle_path, args.name, command=command, notes={
+        "architecture": architecture,
         "preset": recipe["preset"],
         "epochs_trained": len(result.history.get("loss", [])),
         "train_minutes": round(result.train_seconds / 60, 1),
-        "test_nll": result.lstm_row["nll"],
+        "test_nll": result.model_row["nll"],
         "best_ngram": {"model": result.best_baseline["model"], "nll": result.best_baseline["nll"]},
     })
     size = sum(p.stat().st_size for p in folder.iterdir())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import importlib
 import io
 import json
 import os
@@ -31,6 +32,11 @@ _CODE_LAYERS = {
     "TFSMLayer": ("a TFSMLayer", "it loads a TensorFlow SavedModel from elsewhere"),
 }
 _PYTHON_LAMBDA = "__lambda__"
+_MUSICLIB_LAYERS = {
+    # (module, class name, registered name) of musiclib's own layers that bundles may hold:
+    # their config holds only numbers and strings, each checked by the layer.
+    ("musiclib.lm.transformer", "RelativeSelfAttention", "musiclib>RelativeSelfAttention"),
+}
 
 
 class UnsafeModelError(ValueError):
@@ -90,6 +96,9 @@ def _object_problem(item: dict[str, Any]) -> str | None:
         return f"{noun}{named} ({reason})"
     if class_name == _PYTHON_LAMBDA:
         return "a Python lambda (serialised bytecode)"
+    if (module, class_name, registered) in _MUSICLIB_LAYERS:
+        importlib.import_module(module)  # registers the class before Keras looks it up
+        return None
     if module is None:
         special = isinstance(class_name, str) and class_name.startswith("__") and class_name.endswith("__")
         return None if special else f"an object {class_name!r} that names no module (a custom object)"
@@ -155,8 +164,8 @@ def check_keras_archive(path: str | os.PathLike) -> None:
     problems = sorted({problem for item in _serialised_objects(config) if (problem := _object_problem(item))})
     if problems:
         raise UnsafeModelError(
-            f"it holds {'; '.join(problems)}. musiclib models use only built-in Keras layers, so this file "
-            "was not written by musiclib; it was refused before Keras read it, and nothing in it was run"
+            f"it holds {'; '.join(problems)}. musiclib models use only built-in Keras layers (and musiclib's own "
+            "attention layer), so this file was not written by musiclib; it was refused before Keras read it, and nothing in it was run"
         )
 
 

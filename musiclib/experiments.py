@@ -45,16 +45,17 @@ class LSTMResult:
     @property
     def best_baseline(self) -> dict[str, Any]:
         """The n-gram row with the lowest test NLL."""
-        return min((r for r in self.table if r["model"] != "lstm"), key=lambda r: r["nll"])
+        return min((r for r in self.table if r["order"] is not None), key=lambda r: r["nll"])
 
     @property
-    def lstm_row(self) -> dict[str, Any]:
-        return next(r for r in self.table if r["model"] == "lstm")
+    def model_row(self) -> dict[str, Any]:
+        """The trained model's row (``"lstm"`` or ``"transformer"``), the first of the table."""
+        return self.table[0]
 
     @property
     def improvement(self) -> float:
-        """Relative test-NLL reduction of the LSTM against the best n-gram (0.2 = 20% lower)."""
-        return 1.0 - self.lstm_row["nll"] / self.best_baseline["nll"]
+        """Relative test-NLL reduction of the model against the best n-gram (0.2 = 20% lower)."""
+        return 1.0 - self.model_row["nll"] / self.best_baseline["nll"]
 
 
 def _data_hash(prepared: Prepared) -> str:
@@ -62,16 +63,21 @@ def _data_hash(prepared: Prepared) -> str:
     return sha256_bytes((prepared.corpus.fingerprint + prepared.vocab.fingerprint + ids).encode())
 
 
-def nll_table(model, prepared: Prepared, *, orders: Sequence[int] = BASELINE_ORDERS) -> list[dict[str, Any]]:
-    """Test-split NLL (nats/token), perplexity and accuracy of the LSTM and the n-gram baselines."""
+def nll_table(model, prepared: Prepared, *, orders: Sequence[int] = BASELINE_ORDERS, name: str = "lstm",
+              context: int | None = None) -> list[dict[str, Any]]:
+    """Test-split NLL (nats/token), perplexity and accuracy of a model and the n-gram baselines.
+
+    ``name`` labels the model's row (first in the table); ``context`` bounds the context
+    it is scored with (the Transformer's window; see :func:`musiclib.lm.training.evaluate_nll`).
+    """
     import math
 
     from musiclib.lm.ngram import baseline_table
     from musiclib.lm.training import evaluate_nll
 
-    scores = evaluate_nll(model, prepared.sequences["test"])
-    lstm = {
-        "model": "lstm",
+    scores = evaluate_nll(model, prepared.sequences["test"], context=context)
+    row = {
+        "model": name,
         "order": None,
         "nll": float(scores["nll"]),
         "perplexity": math.exp(float(scores["nll"])),
@@ -80,7 +86,7 @@ def nll_table(model, prepared: Prepared, *, orders: Sequence[int] = BASELINE_ORD
     }
     rows = baseline_table(prepared.sequences["train"], prepared.sequences["test"], vocab_size=len(prepared.vocab),
                           orders=orders)
-    return [lstm, *rows]
+    return [row, *rows]
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
@@ -99,28 +105,33 @@ def train_lstm_experiment(
     epochs: int | None = None,
     seed: int = 0,
     verbose: int = 1,
+    architecture: str = "lstm",
     **overrides: Any,
 ) -> LSTMResult:
     """Train, evaluate against baselines, and save a bundle under ``out_dir/bundle``.
+
+    ``architecture`` is ``"lstm"`` (presets of :data:`musiclib.lm.lstm.PRESETS`) or
+    ``"transformer"`` (:data:`musiclib.lm.transformer.TRANSFORMER_PRESETS`); both train
+    with the same :func:`musiclib.lm.training.train`.
 
     Training state (checkpoints, backups for resuming, history) lives in
     ``out_dir/work``; rerunning after an interruption resumes from the last completed
     epoch. The NLL table is written to ``out_dir/nll_table.json`` and ``.md``.
     """
+    from musiclib.lm.architectures import build_model, model_config_for, scoring_context
     from musiclib.lm.bundle import save_bundle
-    from musiclib.lm.lstm import build_lstm, config_for
     from musiclib.lm.training import train
 
     out_dir = Path(out_dir)
     if epochs is not None:
         overrides["epochs"] = epochs
-    config = config_for(preset, len(prepared.vocab), seed=seed, **overrides)
-    model = build_lstm(config)
+    config = model_config_for(architecture, preset, len(prepared.vocab), seed=seed, **overrides)
+    model = build_model(config)
     started = time.perf_counter()
     history = train(model, config, prepared.sequences["train"], prepared.sequences["valid"],
                     out_dir=out_dir / "work", verbose=verbose)
     train_seconds = time.perf_counter() - started
-    table = nll_table(model, prepared)
+    table = nll_table(model, prepared, name=architecture, context=scoring_context(config))
     write_json(out_dir / "nll_table.json", table)
     (out_dir / "nll_table.md").parent.mkdir(parents=True, exist_ok=True)
     from musiclib._files import atomic_write
@@ -131,7 +142,8 @@ def train_lstm_experiment(
     encoding_config = {"name": prepared.encoding.name, **prepared.encoding.config()}
     data_info = {"dataset": str(prepared.config.dataset), "data_hash": _data_hash(prepared), **prepared.data_info(),
                  **track_info(prepared)}
-    metrics = {"test": table, "train_seconds": round(train_seconds, 1), "preset": preset}
+    metrics = {"test": table, "train_seconds": round(train_seconds, 1), "preset": preset,
+               "architecture": architecture}
     bundle_path = save_bundle(out_dir / "bundle", model=model, config=config, vocab=prepared.vocab,
                               encoding_config=encoding_config, data_info=data_info, split_path=split_path,
                               metrics=metrics, history=history)

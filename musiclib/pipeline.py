@@ -54,6 +54,7 @@ NOTEBOOKS = (
     "05_spectrogram_analysis.ipynb",
     "06_evaluation.ipynb",
     "07_polyphonic_benchmark.ipynb",
+    "08_transformer.ipynb",
 )
 """The walkthrough, in order (notebooks that a run does not declare a parameter for ignore it)."""
 
@@ -187,6 +188,7 @@ _ENCODINGS = ("events", "paper")
 _PRESETS = ("default", "short", "tiny", "paper")  # PRESET_NAMES below
 _BACKENDS = ("auto", "fluidsynth", "additive")
 _POLYPHONIC_SETS = ("nottingham", "jsb-chorales", "musedata", "piano-midi")  # ml.datasets.polyphonic_names()
+_TRANSFORMER_PRESETS = ("short", "tiny", "default", "large")  # ml.lm.TRANSFORMER_PRESETS
 
 PARAMETER_RULES: dict[str, tuple[Callable[[Any], str | None], str]] = {
     "dataset": (_text(empty=False), "a registry name or a folder (a non-empty str)"),
@@ -212,6 +214,8 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], str | None], str]] = {
     "frame_epochs": (_integer(1), "an integer >= 1"),
     "references": (_text(empty=True), "comma-separated reference bundle names (a str; empty for none)"),
     "n_frames": (_integer(1), "an integer >= 1"),
+    "transformer_preset": (_choice(_TRANSFORMER_PRESETS), "one of " + ", ".join(map(repr, _TRANSFORMER_PRESETS))),
+    "transformer_reference": (_text(empty=False), "a reference bundle name (a non-empty str)"),
 }
 """Every notebook parameter: name -> (check giving None, ``"type"`` or ``"range"``; what it accepts)."""
 

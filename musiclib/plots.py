@@ -372,3 +372,50 @@ def feature_distributions(values: dict[str, np.ndarray], *, ax=None, title: str 
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     return artists
+
+
+# --------------------------------------------------------------------------- attention and form
+# What a Transformer attends to (:func:`musiclib.lm.transformer.attention_weights`) and
+# how a piece's bars repeat (:func:`musiclib.evaluation.repetition.bar_self_similarity`).
+
+__all__ += [
+    "attention_map",
+    "self_similarity",
+]
+
+
+def attention_map(weights: np.ndarray, *, ax=None, bar_positions: Sequence[int] = (), title: str = ""):
+    """One head's attention weights ``(time, time)`` as an image: row = predicting position, column = attended.
+
+    ``bar_positions`` (token indices of the ``Bar`` tokens) draw thin lines at bar
+    boundaries, so a head that looks one or two bars back shows as a stripe parallel to
+    the diagonal. Returns the ``AxesImage``.
+    """
+    ax = _axes(ax)
+    weights = np.asarray(weights, dtype=float)
+    if weights.ndim != 2 or weights.shape[0] != weights.shape[1]:
+        raise ValueError(f"weights must be a square (time, time) array, got shape {weights.shape}")
+    # square root: weak but real attention stays visible beside a few strong weights
+    artist = ax.imshow(np.sqrt(weights), cmap="magma", origin="upper", interpolation="nearest", vmin=0.0, vmax=1.0)
+    for position in bar_positions:
+        ax.axhline(position - 0.5, color="white", linewidth=0.3, alpha=0.5)
+        ax.axvline(position - 0.5, color="white", linewidth=0.3, alpha=0.5)
+    ax.set_xlabel("attended token")
+    ax.set_ylabel("predicting token")
+    ax.set_title(title)
+    return artist
+
+
+def self_similarity(matrix: np.ndarray, *, ax=None, title: str = ""):
+    """A bar-by-bar self-similarity matrix (0..1) as an image, bars numbered from 1. Returns the ``AxesImage``."""
+    ax = _axes(ax)
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"matrix must be square (bars, bars), got shape {matrix.shape}")
+    size = matrix.shape[0]
+    artist = ax.imshow(matrix, cmap="Greys", vmin=0.0, vmax=1.0, origin="upper", interpolation="nearest",
+                       extent=(0.5, size + 0.5, size + 0.5, 0.5))
+    ax.set_xlabel("bar")
+    ax.set_ylabel("bar")
+    ax.set_title(title)
+    return artist

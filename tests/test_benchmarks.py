@@ -187,3 +187,41 @@ def test_polyphonic_table_sets_our_rows_beside_the_published_ones_and_judges_eac
     assert "JSB Chorales: 5.000 vs 5.19: met" in text
     assert "Nottingham: not run" in text
     assert "| JSB Chorales | nade | 5.000 | 5.100 | 0.300 | 5.200 | 9 (7) | patience | 3.5 | 1000 |" in text
+
+
+@pytest.fixture(scope="module")
+def transformer_benchmark():
+    """benchmarks/transformer_nottingham.py, loaded by path."""
+    spec = importlib.util.spec_from_file_location("musiclib_benchmarks_transformer",
+                                                  BENCHMARKS / "transformer_nottingham.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_transformer_speed_rows_compare_the_cache_with_rerunning_the_window(transformer_benchmark):
+    """Both ways of generating give the same tokens (within the window), so the speed rows compare like with like."""
+    from unittest import mock
+
+    from musiclib.encoding import get_encoding
+    from musiclib.lm import sampling
+    from musiclib.lm.transformer import CachedStep, build_transformer, transformer_config_for
+
+    encoding = get_encoding("events")
+    vocab = encoding.vocabulary()
+    config = transformer_config_for("tiny", len(vocab), sequence_length=48)
+    parts = sampling.ModelParts(build_transformer(config), vocab, config, encoding, (0,))
+    cached = sampling.sample_tokens(parts, max_tokens=40, seed=3, temperature=1.5)
+    rerun = transformer_benchmark._RerunWindow(parts.model, config)
+    with mock.patch.object(sampling, "_fast_step", lambda model, config: rerun):
+        assert sampling.sample_tokens(parts, max_tokens=40, seed=3, temperature=1.5) == cached
+    assert transformer_benchmark.tokens_per_second(parts, tokens=16, step=CachedStep(parts.model, config)) > 0
+
+
+def test_transformer_nll_table_marks_trained_rows(transformer_benchmark):
+    rows = [{"model": "LSTM", "nll": 0.587, "perplexity": 1.8, "accuracy": 0.8, "epochs": 8,
+             "parameters": 1_000_000, "train_minutes": 32.9},
+            {"model": "5-gram KN", "nll": 0.804, "perplexity": 2.23, "accuracy": 0.75, "train_minutes": None}]
+    lines = transformer_benchmark.markdown_nll(rows)
+    assert lines[2] == "| LSTM | 0.587 | 1.80 | 0.800 | 8 | 1,000,000 | 32.9 |"
+    assert lines[3] == "| 5-gram KN | 0.804 | 2.23 | 0.750 | — | — | — |"

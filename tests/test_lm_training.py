@@ -134,6 +134,17 @@ def test_train_one_prediction_per_window_counts_predicted_and_input_tokens(tmp_p
 def resume_run(out_dir: str, kill_epoch: int) -> None:
     """Train a tiny model for 3 epochs into out_dir; SIGKILL itself mid-way through
     epoch ``kill_epoch`` (-1: never). Run by the resume test in and out of process."""
+    tunes = cycle_tunes(40, seed=1)
+    config = config_for(
+        "tiny", VOCAB, sequence_length=16, batch_size=8, epochs=3, patience=10, dropout=0.3, lstm_units=(24,)
+    )
+    model = build_lstm(config)
+    train(model, config, tunes[:32], tunes[32:], out_dir=out_dir, verbose=0, callbacks=[kill_mid_epoch(kill_epoch)])
+    np.savez(os.path.join(out_dir, "final.npz"), *model.get_weights())
+
+
+def kill_mid_epoch(kill_epoch: int):
+    """A Keras callback that SIGKILLs this process after batch 2 of epoch ``kill_epoch`` (-1: never)."""
     import keras
 
     class KillMidEpoch(keras.callbacks.Callback):
@@ -144,13 +155,7 @@ def resume_run(out_dir: str, kill_epoch: int) -> None:
             if self.epoch == kill_epoch and batch == 2:
                 os.kill(os.getpid(), signal.SIGKILL)
 
-    tunes = cycle_tunes(40, seed=1)
-    config = config_for(
-        "tiny", VOCAB, sequence_length=16, batch_size=8, epochs=3, patience=10, dropout=0.3, lstm_units=(24,)
-    )
-    model = build_lstm(config)
-    train(model, config, tunes[:32], tunes[32:], out_dir=out_dir, verbose=0, callbacks=[KillMidEpoch()])
-    np.savez(os.path.join(out_dir, "final.npz"), *model.get_weights())
+    return KillMidEpoch()
 
 
 RESUME_SCRIPT = """

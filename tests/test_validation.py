@@ -195,7 +195,7 @@ CLI_CASES = [
     (["render", "x.mid", "--sample-rate", "0"], ["--sample-rate", "positive integer"]),
     (["pipeline", "--epochs", "0"], ["--epochs", "positive integer"]),
     (["pipeline", "--seed", "1.5"], ["--seed", "integer >= 0"]),
-    (["pipeline", "--until", "08"], ["--until", "no notebook '08'", "01_data_prep.ipynb"]),
+    (["pipeline", "--until", "09"], ["--until", "no notebook '09'", "01_data_prep.ipynb"]),
     (["pipeline", "--until", "train"], ["--until", "no notebook 'train'"]),
     (["frobnicate"], ["invalid choice: 'frobnicate'", "prepare"]),
 ]
@@ -282,6 +282,8 @@ NOTEBOOK_BAD_VALUES = {
     "frame_epochs": [(0, ValueError, "integer >= 1"), (1.5, TypeError, "integer >= 1")],
     "references": [(["jsb-chorales-nade"], TypeError, "reference bundle names")],
     "n_frames": [(0, ValueError, "integer >= 1"), ("64", TypeError, "integer >= 1")],
+    "transformer_preset": [("paper", ValueError, "'short', 'tiny', 'default', 'large'"), (1, TypeError, "'large'")],
+    "transformer_reference": [("", ValueError, "reference bundle name"), (None, TypeError, "reference bundle name")],
 }
 NOTEBOOK_SPECIFIC = {
     # notebook -> [(parameter, bad value, error, fragment)]: bounds tighter than NOTEBOOK_BAD_VALUES's

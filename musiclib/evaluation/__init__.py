@@ -1,7 +1,8 @@
 """Objective evaluation of symbolic music against held-out real music.
 
-Five layers, each usable on its own: per-piece features (:mod:`.features`), MGEval set
-comparison (:mod:`.mgeval`), the classifier two-sample test (:mod:`.c2st`),
+Six layers, each usable on its own: per-piece features (:mod:`.features`), repetition
+structure (:mod:`.repetition`), MGEval set comparison (:mod:`.mgeval`), the classifier
+two-sample test (:mod:`.c2st`),
 memorisation of the training set (:mod:`.shared_runs`), and the table (:mod:`.report`) that compares model sets (:mod:`.sets`) and baselines
 (:mod:`.baselines`: Markov chain, uniform notes) over several seeds with a real ceiling.
 
@@ -11,7 +12,7 @@ memorisation of the training set (:mod:`.shared_runs`), and the table (:mod:`.re
 
 from musiclib._lazy import attach
 
-_SUBMODULES = ("features", "mgeval", "c2st", "shared_runs", "baselines", "sets", "report")
+_SUBMODULES = ("features", "repetition", "mgeval", "c2st", "shared_runs", "baselines", "sets", "report")
 
 _EXPORTS = {
     "Feature": "features",
@@ -27,6 +28,11 @@ _EXPORTS = {
     "melody_polyphony": "features",
     "piece_features": "features",
     "set_features": "features",
+    "REPETITION_THRESHOLD": "repetition",
+    "bar_contents": "repetition",
+    "bar_self_similarity": "repetition",
+    "repetition_share": "repetition",
+    "set_repetition": "repetition",
     "intra_set_distances": "mgeval",
     "inter_set_distances": "mgeval",
     "density": "mgeval",

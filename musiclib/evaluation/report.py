@@ -35,6 +35,7 @@ from musiclib.evaluation.features import (
     set_features,
 )
 from musiclib.evaluation.mgeval import _KDE_GRID, compare_sets
+from musiclib.evaluation.repetition import REPETITION_THRESHOLD, set_repetition
 from musiclib.evaluation.shared_runs import SharedRunIndex, memorisation
 from musiclib.tune import Tune
 
@@ -60,9 +61,20 @@ def interval95(values: Sequence[float]) -> dict[str, Any]:
     return {"mean": mean, "low": mean - half, "high": mean + half, "n": int(len(data))}
 
 
+REPORTED_MEANS = ("bar_repetition",)
+"""Per-piece numbers reported as means beside the features but not compared by overlap
+area: ``bar_repetition`` is :func:`~musiclib.evaluation.repetition.repetition_share`."""
+
+
+def _features_with_repetition(tunes: Sequence[Tune]) -> dict[str, np.ndarray]:
+    return {**set_features(tunes), "bar_repetition": set_repetition(tunes)}
+
+
 def _feature_means(features: Mapping[str, np.ndarray]) -> dict[str, float]:
+    names = [name for name, spec in FEATURES.items() if spec.kind == "scalar"]
+    names += [name for name in REPORTED_MEANS if name in features]
     return {name: float(np.nanmean(features[name])) if np.isfinite(features[name]).any() else math.nan
-            for name, spec in FEATURES.items() if spec.kind == "scalar"}
+            for name in names}
 
 
 def _subset(features: Mapping[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -182,7 +194,7 @@ def table(
 
     reference = cut(reference)
     say(f"features of {len(reference)} reference pieces")
-    reference_features = set_features(reference)
+    reference_features = _features_with_repetition(reference)
     reference_c2st = c2st_features(reference, base=reference_features) if c2st else None
     index = None
     if training is not None:
@@ -211,7 +223,7 @@ def table(
             say(f"{name}, seed {number + 1}/{len(sets)}: {len(tunes)} pieces")
             tunes = cut(tunes)
             tested = (reference_c2st, [seed, row, number]) if c2st else None
-            runs.append(_run(reference_features, set_features(tunes), tunes, index, threshold, tested))
+            runs.append(_run(reference_features, _features_with_repetition(tunes), tunes, index, threshold, tested))
         rows.append((name, runs))
     reference_memorised = memorisation(reference, index, threshold=threshold) if index is not None else None
     return json_ready({
@@ -222,6 +234,8 @@ def table(
             "interval": "95% Student-t over seeds",
             "features": {name: spec._asdict() for name, spec in FEATURES.items()},
             "muspy": _muspy_version(),
+            "bar_repetition": (f"share of bars after the first whose melody has Jaccard similarity >= "
+                               f"{REPETITION_THRESHOLD} with an earlier bar's (musiclib.evaluation.repetition)"),
             "kde": (f"scipy.stats.gaussian_kde (Scott) on {_KDE_GRID} points; "
                     "KL(intra-reference || inter) in nats"),
             "c2st": {
@@ -274,7 +288,7 @@ def _plain(value: float | None, digits: int = 3) -> str:
 def format_markdown(table: Mapping[str, Any], *, title: str | None = None) -> str:
     """The table from :func:`table` as Markdown: a summary and a per-feature overlap table."""
     config, reference, rows = table["config"], table["reference"], table["rows"]
-    headline = [name for name in HEADLINE_FEATURES if name in reference["feature_means"]]
+    headline = [name for name in (*HEADLINE_FEATURES, *REPORTED_MEANS) if name in reference["feature_means"]]
     memorised = reference.get("memorised_share") is not None
     threshold = config["threshold"]
     tested = [name for name in C2ST_CLASSIFIERS if rows and rows[0].get("c2st")]

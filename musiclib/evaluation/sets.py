@@ -19,7 +19,8 @@ __all__ = [
 
 def lstm_set(bundle: Any, n: int, *, seed: int, n_bars: int = 16, temperature: float = 1.0,
              top_p: float | None = 0.95, constrained: bool = True) -> list[Tune]:
-    """``n`` pieces of ``n_bars`` bars sampled from an LSTM bundle (from ``BOS``, as one batch), decoded.
+    """``n`` pieces of ``n_bars`` bars sampled from a token-model bundle (LSTM or Transformer;
+    from ``BOS``, as one batch), decoded.
 
     ``constrained`` samples under the event grammar (see :func:`musiclib.lm.sampling.sample_tokens`).
     """
@@ -54,6 +55,7 @@ def model_sets(
     *,
     lstm: Any = None,
     gan: Any = None,
+    transformer: Any = None,
     training: Sequence[Tune],
     reference: Sequence[Tune],
     n: int,
@@ -64,12 +66,13 @@ def model_sets(
     constrained: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, list[list[Tune]]], dict[str, list[float]]]:
-    """The sets of the standard table: LSTM, GAN, Markov and uniform, one set per seed.
+    """The sets of the standard table: LSTM, Transformer, GAN, Markov and uniform, one set per seed.
 
     Parameters
     ----------
-    lstm, gan
-        Bundles (or their folders); a row is left out when its bundle is None.
+    lstm, gan, transformer
+        Bundles (or their folders); a row is left out when its bundle is None. The
+        Transformer samples with the LSTM's settings.
     training
         Training tunes: the Markov chain is fitted on them (with the LSTM bundle's
         encoding and vocabulary when there is one, so both model the same tokens).
@@ -102,6 +105,8 @@ def model_sets(
     say = progress or (lambda message: None)
     if lstm is not None and not hasattr(lstm, "model"):
         lstm = load_bundle(lstm)
+    if transformer is not None and not hasattr(transformer, "model"):
+        transformer = load_bundle(transformer)
     if gan is not None and not hasattr(gan, "generate"):
         gan = load_gan_bundle(gan)
     shapes = [excerpt(tune, n_bars=n_bars) for tune in reference]
@@ -109,6 +114,9 @@ def model_sets(
     if lstm is not None:
         makers["LSTM"] = lambda seed: lstm_set(lstm, n, seed=seed, n_bars=n_bars, top_p=top_p,
                                                temperature=temperature, constrained=constrained)
+    if transformer is not None:
+        makers["Transformer"] = lambda seed: lstm_set(transformer, n, seed=seed, n_bars=n_bars, top_p=top_p,
+                                                      temperature=temperature, constrained=constrained)
     if gan is not None:
         makers["GAN"] = lambda seed: gan_set(gan, n, seed=seed, phrases_per_piece=max(n_bars // 4, 1))
     tokens = {"encoding": lstm.encoding, "vocab": lstm.vocab} if lstm is not None else {}

@@ -1,15 +1,16 @@
-"""Token language models: the LSTM, its training, sampling, bundles, n-gram baselines and the
-multi-worker trainer.
+"""Token language models: the LSTM and the Transformer, their training, sampling, bundles,
+n-gram baselines and the multi-worker trainer.
 
     import musiclib as ml
     model = ml.lm.build_lstm(ml.lm.config_for("default", vocab_size=len(vocab)))
+    # or: config = ml.lm.transformer_config_for("default", len(vocab)); model = ml.lm.build_transformer(config)
     ml.lm.train(model, config, train_tokens, valid_tokens, out_dir="runs/lstm")
     tunes = ml.lm.sample_many(bundle, n=10, seed=0)
 """
 
 from musiclib._lazy import attach
 
-_SUBMODULES = ("lstm", "data", "training", "sampling", "bundle", "reference", "ngram", "distributed")
+_SUBMODULES = ("lstm", "transformer", "architectures", "data", "training", "sampling", "bundle", "reference", "ngram", "distributed")
 
 # Names that several submodules define (CONFIG_FILE, HISTORY_FILE, MODEL_FILE) are reached
 # through their submodule, e.g. ``ml.lm.training.HISTORY_FILE``.
@@ -28,6 +29,14 @@ _EXPORTS = {
     "build_lstm": "lstm",
     "build_step_model": "lstm",
     "step_state_sizes": "lstm",
+    "TransformerConfig": "transformer",
+    "TRANSFORMER_PRESETS": "transformer",
+    "transformer_config_for": "transformer",
+    "build_transformer": "transformer",
+    "attention_weights": "transformer",
+    "ARCHITECTURES": "architectures",
+    "model_config_for": "architectures",
+    "build_model": "architectures",
     "make_dataset": "data",
     "concatenate": "data",
     "window_starts": "data",

@@ -4,7 +4,8 @@ A bundle holds::
 
     model.keras    the Keras model (loaded with safe_mode=True: no code is deserialised)
     vocab.json     the vocabulary it predicts, with the encoding's name and config
-    config.json    the LSTMConfig, the encoding config, vocab_fingerprint and vocab_size
+    config.json    model_type (lstm or transformer), its config, the encoding config,
+                   vocab_fingerprint and vocab_size
     data.json      which data it was trained on: a data hash and the dataset name
     metrics.json   evaluation results ({} when none were given)
     history.json   the training history ({} when none was given)
@@ -31,7 +32,7 @@ from typing import Any, Mapping
 
 from musiclib._files import atomic_write, links_outside, read_json, write_json
 from musiclib._keras import load_checked_model, quiet_keras_saving
-from musiclib.lm.lstm import LSTMConfig
+from musiclib.lm.architectures import architecture_of, config_from_dict
 
 __all__ = [
     "Bundle",
@@ -63,7 +64,6 @@ BUNDLE_FORMAT = 1
 """Version of the bundle layout, stored in ``config.json``."""
 
 _KIND = "musiclib.bundle"
-_MODEL_TYPE = "lstm"
 _DATA_KEYS = ("data_hash", "dataset")
 _SHORT_HASH = 12  # characters of a fingerprint shown in messages
 
@@ -83,7 +83,7 @@ class Bundle:
     model
         The Keras model (not compiled: for inference and evaluation).
     config
-        Its :class:`~musiclib.lm.lstm.LSTMConfig`.
+        Its :class:`~musiclib.lm.lstm.LSTMConfig` or :class:`~musiclib.lm.transformer.TransformerConfig`.
     vocab
         The :class:`~musiclib.encoding.Vocabulary` the model predicts.
     encoding
@@ -100,7 +100,7 @@ class Bundle:
 
     path: Path
     model: Any
-    config: LSTMConfig
+    config: Any
     vocab: Any
     encoding: Any
     data_info: dict[str, Any]
@@ -172,7 +172,7 @@ def save_bundle(
     path: str | os.PathLike,
     *,
     model: Any,
-    config: LSTMConfig,
+    config: Any,
     vocab: Any,
     encoding_config: Any,
     data_info: Mapping[str, Any],
@@ -190,7 +190,8 @@ def save_bundle(
     model
         The trained Keras model.
     config
-        The :class:`~musiclib.lm.lstm.LSTMConfig` it was built with.
+        The :class:`~musiclib.lm.lstm.LSTMConfig` or
+        :class:`~musiclib.lm.transformer.TransformerConfig` it was built with.
     vocab
         The :class:`~musiclib.encoding.Vocabulary` it predicts.
     encoding_config
@@ -216,8 +217,10 @@ def save_bundle(
         ``data_info`` lacks a key, or ``path`` holds something other than a bundle.
     """
     path = Path(path)
-    if not isinstance(config, LSTMConfig):
-        raise BundleError(f"config must be an LSTMConfig, got {type(config).__name__}")
+    try:
+        model_type = architecture_of(config)
+    except TypeError as error:
+        raise BundleError(str(error)) from None
     output_size = _output_size(model)
     if len(vocab) != output_size:
         raise _size_mismatch(len(vocab), output_size)
@@ -248,7 +251,7 @@ def save_bundle(
             {
                 "kind": _KIND,
                 "format": BUNDLE_FORMAT,
-                "model_type": _MODEL_TYPE,
+                "model_type": model_type,
                 "model": config.to_dict(),
                 "encoding": encoding,
                 "vocab_fingerprint": vocab.fingerprint,
@@ -361,7 +364,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         if key not in raw:
             raise BundleError(f"{path / CONFIG_FILE} lacks {key!r}")
     try:
-        config = LSTMConfig.from_dict(raw["model"])
+        config = config_from_dict(raw.get("model_type", "lstm"), raw["model"])
     except (ValueError, TypeError) as error:
         raise BundleError(f"{path / CONFIG_FILE}: invalid model config: {error}") from None
 

@@ -142,14 +142,14 @@ def export_reference(
     """
     keras = _tf.keras()
 
-    from musiclib.lm.lstm import build_lstm
+    from musiclib.lm.architectures import build_model
 
     if not isinstance(name, str) or not _NAME.match(name):
         raise BundleError(f"{name!r} is not a reference bundle name (lower-case letters, digits and '-')")
     if not hasattr(bundle, "model"):
         bundle = load_bundle(bundle)
     keras.utils.set_random_seed(bundle.config.seed)
-    weights_only = build_lstm(bundle.config)  # never compiled: no optimizer state to save
+    weights_only = build_model(bundle.config)  # never compiled: no optimizer state to save
     weights_only.set_weights(bundle.model.get_weights())
     root = _root(root)
     root.mkdir(parents=True, exist_ok=True)

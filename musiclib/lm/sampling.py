@@ -295,7 +295,12 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def _fast_step(model: Any, config: Any) -> Any:
-    """The numpy step (weights read now, so later training is seen) or else the compiled one."""
+    """The numpy step (weights read now, so later training is seen) or else the compiled one;
+    for a Transformer, its key/value-cached NumPy step."""
+    from musiclib.lm.transformer import CachedStep, TransformerConfig
+
+    if isinstance(config, TransformerConfig):
+        return CachedStep(model, config)
     if config is not None and _NumpyStep.supports(model, config):
         return _NumpyStep(model, config)
     return _step_model(model, config)
@@ -320,7 +325,7 @@ def _step_model(model: Any, config: Any) -> _CompiledStep:
 
 
 class _LSTMStepper:
-    """Feeds tokens one at a time and returns the next-token logits."""
+    """Feeds tokens one at a time and returns the next-token logits (LSTM or Transformer)."""
 
     def __init__(self, model: Any, config: Any) -> None:
         self.step = _fast_step(model, config)
@@ -541,7 +546,7 @@ def sample_many(
     Parameters
     ----------
     source
-        A :class:`~musiclib.lm.bundle.Bundle` or :class:`ModelParts` of a Keras LSTM
+        A :class:`~musiclib.lm.bundle.Bundle` or :class:`ModelParts` of a Keras LSTM or Transformer
         (n-gram models: use :func:`sample_tokens`).
     seeds
         One seed per sequence to generate (non-negative integers).
@@ -567,7 +572,7 @@ def sample_many(
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     parts = _parts(source)
     if hasattr(parts.model, "distribution"):
-        raise TypeError("sample_many batches Keras LSTMs; sample n-gram models one by one with sample_tokens")
+        raise TypeError("sample_many batches Keras models (LSTM, Transformer); sample n-gram models one by one with sample_tokens")
     grammar = _grammar(parts, constrained)
     vocab = parts.vocab
     primer_list = [list(DEFAULT_PRIMER)] if primers is None else [list(p) for p in primers]

@@ -59,6 +59,7 @@ from musiclib.lm.data import (
     with_tune_starts,
 )
 from musiclib.lm.lstm import LSTMConfig
+from musiclib.lm.transformer import TransformerConfig
 
 __all__ = [
     "train",
@@ -337,8 +338,8 @@ def train(
 def _check_train_arguments(model, config: Any, strategy: Any, *, tensorboard: bool,
                            strides: tuple[int | None, int | None]) -> None:
     """Refuse a wrong config type, strategy, stride or a missing TensorBoard before any work."""
-    if not isinstance(config, LSTMConfig):
-        raise TypeError(f"config must be an LSTMConfig, got {type(config).__name__}")
+    if not isinstance(config, (LSTMConfig, TransformerConfig)):
+        raise TypeError(f"config must be an LSTMConfig or a TransformerConfig, got {type(config).__name__}")
     _check_strategy(model, strategy)
     for stride in strides:
         _check_data_args(config.sequence_length, config.batch_size, config.loss_on, stride)
@@ -447,10 +448,23 @@ def _compile(model, config: LSTMConfig, strategy: Any) -> None:
 
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm),
+            optimizer=keras.optimizers.Adam(learning_rate=learning_rate(config), clipnorm=config.clipnorm),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
+
+
+def learning_rate(config: Any) -> Any:
+    """Adam's learning rate for ``config``: a number, or a linear warm-up to it over
+    ``config.warmup_steps`` batches (a built-in Keras schedule, constant afterwards)."""
+    warmup = getattr(config, "warmup_steps", 0)
+    if not warmup:
+        return config.learning_rate
+    keras = _tf.keras()
+
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0, decay_steps=1, alpha=1.0, warmup_target=config.learning_rate,
+        warmup_steps=warmup)
 
 
 def _check_strategy(model, strategy: Any) -> None:
@@ -480,12 +494,30 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def _scoring_windows(tune: np.ndarray, context: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(inputs, targets) pieces that score every token of ``tune`` after its BOS exactly once;
+    unscored targets (context already scored by an earlier window) are ``_NOT_SCORED``."""
+    inputs, targets = tune[:-1], tune[1:].astype(np.int64)
+    if context is None or len(inputs) <= context:
+        return [(inputs, targets)]
+    stride = context // 2
+    pieces, scored_until = [], 0
+    for end in [*range(context, len(inputs), stride), len(inputs)]:
+        start = end - context
+        piece_targets = targets[start:end].copy()
+        piece_targets[: scored_until - start] = _NOT_SCORED
+        pieces.append((inputs[start:end], piece_targets))
+        scored_until = end
+    return pieces
+
+
 def evaluate_nll(
     model,
     sequences: Sequence[Sequence[int] | np.ndarray],
     *,
     sequence_length: int | None = None,
     batch_size: int = 64,
+    context: int | None = None,
 ) -> dict[str, float | int]:
     """Negative log-likelihood, in nats per token, of tunes under a language model.
 
@@ -507,6 +539,12 @@ def evaluate_nll(
         the recurrent state exactly as generation does.
     batch_size
         Tunes (or windows) per forward pass.
+    context
+        For models that predict every step but see a bounded window (the Transformer:
+        its ``sequence_length``): a tune longer than ``context`` tokens is scored in
+        windows of ``context`` tokens that overlap by half, each token scored once, in
+        the first window that holds it with at least ``context // 2`` tokens before it
+        (or from the tune's start). None runs every tune whole (the LSTM).
 
     Notes
     -----
@@ -527,16 +565,19 @@ def evaluate_nll(
     total_nll, correct, count = 0.0, 0, 0
     every_step = len(model.outputs[0].shape) == 3
     if every_step:
-        order = np.argsort([len(tune) for tune in tunes], kind="stable")
+        if context is not None and (not isinstance(context, int) or isinstance(context, bool) or context < 2):
+            raise ValueError(f"context must be an integer of at least 2 or None, got {context!r}")
+        pieces = [piece for tune in tunes for piece in _scoring_windows(tune, context)]
+        order = np.argsort([len(inputs) for inputs, _ in pieces], kind="stable")
         for first in range(0, len(order), batch_size):
-            batch = [tunes[i] for i in order[first : first + batch_size]]
-            longest = max(len(tune) for tune in batch) - 1
+            batch = [pieces[i] for i in order[first : first + batch_size]]
+            longest = max(len(inputs) for inputs, _ in batch)
             width = -(-longest // _EVAL_WIDTH_STEP) * _EVAL_WIDTH_STEP  # few distinct shapes to trace
             inputs = np.full((len(batch), width), _EVAL_PAD_ID, dtype=np.int32)
             targets = np.full((len(batch), width), _NOT_SCORED, dtype=np.int64)
-            for row, tune in enumerate(batch):
-                inputs[row, : len(tune) - 1] = tune[:-1]
-                targets[row, : len(tune) - 1] = tune[1:]
+            for row, (piece_inputs, piece_targets) in enumerate(batch):
+                inputs[row, : len(piece_inputs)] = piece_inputs
+                targets[row, : len(piece_targets)] = piece_targets
             log_probs = _log_softmax(np.asarray(model.predict_on_batch(inputs)))
             scored = targets != _NOT_SCORED
             picked = np.take_along_axis(log_probs, np.maximum(targets, 0)[..., None], axis=-1)[..., 0]

@@ -1,0 +1,568 @@
+"""A decoder-only Transformer language model with relative positions, beside the LSTM.
+
+The model reads the same token windows as :func:`musiclib.lm.lstm.build_lstm` and is
+trained by the same :func:`musiclib.lm.training.train` (windows, validation, early
+stopping, resume, bundles). Positions are *relative*: the attention score of a query
+and a key depends on how far apart they are, never on where the window starts, which
+is what Music Transformer (Huang et al., ICLR 2019) found makes attention work for
+music. Two cheap ways to get it are built in (``TransformerConfig.position``):
+
+``"rotary"`` (the default)
+    Rotary position embeddings (RoPE, Su et al. 2021): queries and keys are rotated by
+    an angle proportional to their position, so their dot product depends only on the
+    distance. The half-rotation convention is KerasHub's ``RotaryEmbedding``.
+``"alibi"``
+    ALiBi (Press et al. 2022): a per-head linear penalty on the distance is added to
+    the attention scores.
+
+Generation uses a key/value cache computed in NumPy (:class:`CachedStep`): each new
+token costs one step over the cached keys and values, not a re-run of the window. The
+cache is exact while the piece is shorter than ``sequence_length``; beyond it the
+oldest entries are overwritten (a sliding window of ``sequence_length`` tokens, the
+context the model was trained with).
+
+The attention layer is the only layer not from Keras (:class:`RelativeSelfAttention`,
+registered as ``musiclib>RelativeSelfAttention``); bundle loading allows exactly this
+class besides Keras's own (see :mod:`musiclib._keras`). Why not KerasHub's
+``TransformerDecoder``: it has no relative positions, and its cached attention is a
+TensorFlow call per token, which costs more than the arithmetic on a CPU; see
+``docs/transformer.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from musiclib import _tf
+from musiclib.lm.lstm import _check_positive_int, _is_positive_finite
+
+keras = _tf.keras()
+ops = keras.ops
+
+__all__ = [
+    "TransformerConfig",
+    "TRANSFORMER_PRESETS",
+    "POSITION_CHOICES",
+    "transformer_config_for",
+    "build_transformer",
+    "RelativeSelfAttention",
+    "TransformerWeights",
+    "CachedStep",
+    "numpy_logits",
+    "attention_weights",
+]
+
+POSITION_CHOICES = ("rotary", "alibi")
+"""Allowed values of :attr:`TransformerConfig.position`."""
+
+_INIT_SEED_STRIDE = 1000
+_NORM_EPSILON = 1e-5
+_ROTARY_BASE = 10_000.0
+_MASKED = -1e9  # score of a future position (exp underflows to exactly 0 in float32)
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Every size and training setting of a Transformer language model.
+
+    Saved as JSON beside the model (``config.json`` of a bundle) with :meth:`to_dict`.
+
+    Parameters
+    ----------
+    vocab_size
+        Number of tokens, PAD (id 0) included.
+    model_dim
+        Width of the token embedding and of every block (``num_heads * head_dim``).
+    num_layers
+        Decoder blocks (pre-norm: attention then a feed-forward network, each residual).
+    num_heads
+        Attention heads per block; ``model_dim`` must be a multiple of it, with an even
+        head width (rotary embeddings rotate pairs of features).
+    ff_dim
+        Hidden width of each block's feed-forward network (GELU).
+    dropout
+        Dropout on the embedding, after attention and feed-forward, and on attention weights.
+    position
+        ``"rotary"`` or ``"alibi"`` (see the module notes).
+    sequence_length
+        Training window in tokens; also the attention span of generation and scoring.
+    learning_rate
+        Adam's learning rate after warm-up.
+    warmup_steps
+        Batches over which the learning rate rises linearly from 0 (0: no warm-up).
+    batch_size, epochs, patience, seed, clipnorm
+        As for :class:`~musiclib.lm.lstm.LSTMConfig`.
+    """
+
+    vocab_size: int
+    model_dim: int = 192
+    num_layers: int = 4
+    num_heads: int = 4
+    ff_dim: int = 768
+    dropout: float = 0.1
+    position: str = "rotary"
+    sequence_length: int = 512
+    learning_rate: float = 1e-3
+    warmup_steps: int = 200
+    batch_size: int = 16
+    epochs: int = 30
+    patience: int = 3
+    seed: int = 0
+    clipnorm: float | None = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "model_dim", "num_layers", "num_heads", "ff_dim", "sequence_length",
+                     "batch_size", "epochs"):
+            _check_positive_int(name, getattr(self, name))
+        if self.model_dim % self.num_heads:
+            raise ValueError(f"model_dim ({self.model_dim}) must be a multiple of num_heads ({self.num_heads})")
+        if (self.model_dim // self.num_heads) % 2:
+            raise ValueError(
+                f"model_dim / num_heads = {self.model_dim // self.num_heads} must be even "
+                "(rotary embeddings rotate pairs of features)"
+            )
+        if not isinstance(self.dropout, (int, float)) or isinstance(self.dropout, bool) or not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        if self.position not in POSITION_CHOICES:
+            raise ValueError(f"position must be one of {POSITION_CHOICES}, got {self.position!r}")
+        if not _is_positive_finite(self.learning_rate):
+            raise ValueError(f"learning_rate must be a positive finite number, got {self.learning_rate!r}")
+        for name in ("warmup_steps", "patience", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if self.clipnorm is not None and not _is_positive_finite(self.clipnorm):
+            raise ValueError(f"clipnorm must be a positive finite number or None, got {self.clipnorm!r}")
+
+    @property
+    def loss_on(self) -> str:
+        """Always ``"all"``: the Transformer predicts the next token at every position."""
+        return "all"
+
+    @property
+    def predicts_every_step(self) -> bool:
+        return True
+
+    @property
+    def head_dim(self) -> int:
+        return self.model_dim // self.num_heads
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TransformerConfig":
+        """Rebuild a config from :meth:`to_dict`'s output; unknown keys are an error."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown TransformerConfig keys {unknown}; allowed: {sorted(known)}")
+        return cls(**dict(data))
+
+    def replace(self, **changes: Any) -> "TransformerConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+TRANSFORMER_PRESETS: dict[str, dict[str, Any]] = {
+    # 2 CPU cores: about 1.8M weights (7 MB as a bundle), windows of 512 tokens (about
+    # 16 bars of a Nottingham tune with its chords).
+    "default": {},
+    # The walkthrough's budget (notebook 08, `make run`): one epoch of the folk corpus in about
+    # two minutes on 2 CPU cores (about 20k tokens/s), no dropout (one pass cannot overfit).
+    "short": {"model_dim": 64, "num_layers": 2, "num_heads": 2, "ff_dim": 256, "sequence_length": 128,
+              "batch_size": 32, "epochs": 1, "learning_rate": 2e-3, "warmup_steps": 50, "dropout": 0.0},
+    # Tests and quick mode: seconds per epoch on tiny data.
+    "tiny": {"model_dim": 32, "num_layers": 2, "num_heads": 2, "ff_dim": 64, "sequence_length": 64,
+             "epochs": 2, "warmup_steps": 10, "batch_size": 8},
+    # For a GPU: Music Transformer's size on JSB/Piano-e-Competition scale data.
+    "large": {"model_dim": 512, "num_layers": 6, "num_heads": 8, "ff_dim": 2048, "sequence_length": 1024,
+              "batch_size": 32, "learning_rate": 5e-4, "warmup_steps": 1000},
+}
+"""Named starting points for :func:`transformer_config_for`."""
+
+
+def transformer_config_for(preset: str, vocab_size: int, **overrides: Any) -> TransformerConfig:
+    """Build a :class:`TransformerConfig` from a preset plus keyword overrides.
+
+    Examples
+    --------
+    >>> transformer_config_for("tiny", 40).model_dim
+    32
+    """
+    if preset not in TRANSFORMER_PRESETS:
+        raise ValueError(f"preset must be one of {sorted(TRANSFORMER_PRESETS)}, got {preset!r}")
+    known = {field.name for field in dataclasses.fields(TransformerConfig)} - {"vocab_size"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown TransformerConfig fields {unknown}; allowed: {sorted(known)}")
+    return TransformerConfig(vocab_size=vocab_size, **{**TRANSFORMER_PRESETS[preset], **overrides})
+
+
+def alibi_slopes(num_heads: int) -> np.ndarray:
+    """ALiBi's per-head slopes ``2 ** (-8 (h + 1) / num_heads)`` (Press et al. 2022)."""
+    return np.array([2.0 ** (-8.0 * (h + 1) / num_heads) for h in range(num_heads)], dtype=np.float32)
+
+
+def rotary_inverse_frequencies(head_dim: int) -> np.ndarray:
+    """``1 / 10000 ** (2i / head_dim)`` for each pair ``i`` of a head's features."""
+    return (1.0 / _ROTARY_BASE ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)).astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="musiclib")
+class RelativeSelfAttention(keras.layers.Layer):
+    """Causal multi-head self-attention with rotary or ALiBi relative positions.
+
+    Parameters
+    ----------
+    num_heads
+        Attention heads.
+    head_dim
+        Width of each head (even).
+    position
+        ``"rotary"`` or ``"alibi"``.
+    dropout
+        Dropout on the attention weights while training.
+    seed
+        Seed of the initialisers and of the dropout.
+
+    Notes
+    -----
+    Input and output: ``[batch, time, num_heads * head_dim]``. Position ``t`` attends to
+    positions ``0..t`` of the same window only (tested: changing a later token changes
+    no earlier output). Weights: ``qkv`` (one projection to queries, keys and values,
+    in that order, head by head) and ``output``.
+    """
+
+    def __init__(self, num_heads: int, head_dim: int, *, position: str = "rotary", dropout: float = 0.0,
+                 seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _check_positive_int("num_heads", num_heads)
+        _check_positive_int("head_dim", head_dim)
+        if head_dim % 2:
+            raise ValueError(f"head_dim must be even, got {head_dim}")
+        if position not in POSITION_CHOICES:
+            raise ValueError(f"position must be one of {POSITION_CHOICES}, got {position!r}")
+        self.num_heads = int(num_heads)
+        self.head_dim = int(head_dim)
+        self.position = position
+        self.dropout = float(dropout)
+        self.seed = seed
+        width = self.num_heads * self.head_dim
+        self.qkv = keras.layers.Dense(3 * width, kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+                                      name="qkv")
+        self.output_projection = keras.layers.Dense(
+            width, kernel_initializer=keras.initializers.GlorotUniform(seed=None if seed is None else seed + 1),
+            name="output")
+        self.attention_dropout = keras.layers.Dropout(self.dropout, seed=seed)
+
+    def build(self, input_shape: Any) -> None:
+        width = self.num_heads * self.head_dim
+        if input_shape[-1] != width:
+            raise ValueError(f"inputs have {input_shape[-1]} features; this layer expects num_heads * head_dim = {width}")
+        self.qkv.build(input_shape)
+        self.output_projection.build((*input_shape[:-1], width))
+
+    def _rotate(self, x: Any, cos: Any, sin: Any) -> Any:
+        half = self.head_dim // 2
+        x1, x2 = x[..., :half], x[..., half:]
+        return x * cos + ops.concatenate([-x2, x1], axis=-1) * sin
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        length = ops.shape(inputs)[1]
+        qkv = ops.reshape(self.qkv(inputs), (-1, length, 3, self.num_heads, self.head_dim))
+        query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # [batch, time, heads, head_dim]
+        positions = ops.cast(ops.arange(length), "float32")
+        if self.position == "rotary":
+            angles = positions[:, None] * ops.convert_to_tensor(rotary_inverse_frequencies(self.head_dim))[None, :]
+            angles = ops.concatenate([angles, angles], axis=-1)[None, :, None, :]
+            cos, sin = ops.cos(angles), ops.sin(angles)
+            query, key = self._rotate(query, cos, sin), self._rotate(key, cos, sin)
+        scores = ops.einsum("bqhd,bkhd->bhqk", query, key) * (self.head_dim ** -0.5)
+        distance = positions[:, None] - positions[None, :]  # query minus key
+        if self.position == "alibi":
+            slopes = ops.convert_to_tensor(alibi_slopes(self.num_heads))
+            scores = scores - slopes[None, :, None, None] * distance[None, None]
+        causal = distance >= 0
+        scores = ops.where(causal[None, None], scores, _MASKED)
+        # softmax written out: ops.softmax warns (on stderr) for a one-token window
+        weights = ops.exp(scores - ops.max(scores, axis=-1, keepdims=True))
+        weights = weights / ops.sum(weights, axis=-1, keepdims=True)
+        weights = self.attention_dropout(weights, training=training)
+        attended = ops.einsum("bhqk,bkhd->bqhd", weights, value)
+        attended = ops.reshape(attended, (-1, length, self.num_heads * self.head_dim))
+        return self.output_projection(attended)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "num_heads": self.num_heads, "head_dim": self.head_dim,
+                "position": self.position, "dropout": self.dropout, "seed": self.seed}
+
+
+def _layer_seed(config: TransformerConfig, index: int) -> int:
+    return config.seed * _INIT_SEED_STRIDE + index
+
+
+def build_transformer(config: TransformerConfig, *, name: str = "transformer_language_model") -> keras.Model:
+    """Build the model: tokens -> embedding -> pre-norm decoder blocks -> next-token logits.
+
+    Parameters
+    ----------
+    config
+        Sizes and the training set-up; the same config builds the same initial weights.
+    name
+        Name of the Keras model.
+
+    Returns
+    -------
+    keras.Model
+        Input ``tokens``: int32 ``[batch, time]`` (up to ``sequence_length`` for the
+        trained behaviour). Output ``logits``: ``[batch, time, vocab_size]``. Layers are
+        named ``embedding``, ``block_N_norm_1``, ``block_N_attention``,
+        ``block_N_norm_2``, ``block_N_ff_1``, ``block_N_ff_2``, ``final_norm`` and
+        ``logits`` (the NumPy inference path reads them by name).
+    """
+    if not isinstance(config, TransformerConfig):
+        raise TypeError(f"config must be a TransformerConfig, got {type(config).__name__}")
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    x = keras.layers.Embedding(
+        config.vocab_size, config.model_dim,
+        embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02, seed=_layer_seed(config, 0)),
+        name="embedding",
+    )(tokens)
+    x = keras.layers.Dropout(config.dropout, seed=_layer_seed(config, 1), name="embedding_dropout")(x)
+    for index in range(config.num_layers):
+        seed = _layer_seed(config, 10 * (index + 1))
+        prefix = f"block_{index}"
+        h = keras.layers.LayerNormalization(epsilon=_NORM_EPSILON, name=f"{prefix}_norm_1")(x)
+        h = RelativeSelfAttention(config.num_heads, config.head_dim, position=config.position,
+                                  dropout=config.dropout, seed=seed, name=f"{prefix}_attention")(h)
+        h = keras.layers.Dropout(config.dropout, seed=seed + 2, name=f"{prefix}_attention_dropout")(h)
+        x = keras.layers.Add(name=f"{prefix}_attention_residual")([x, h])
+        h = keras.layers.LayerNormalization(epsilon=_NORM_EPSILON, name=f"{prefix}_norm_2")(x)
+        h = keras.layers.Dense(config.ff_dim, activation="gelu",
+                               kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 3),
+                               name=f"{prefix}_ff_1")(h)
+        h = keras.layers.Dense(config.model_dim, kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 4),
+                               name=f"{prefix}_ff_2")(h)
+        h = keras.layers.Dropout(config.dropout, seed=seed + 5, name=f"{prefix}_ff_dropout")(h)
+        x = keras.layers.Add(name=f"{prefix}_ff_residual")([x, h])
+    x = keras.layers.LayerNormalization(epsilon=_NORM_EPSILON, name="final_norm")(x)
+    logits = keras.layers.Dense(config.vocab_size, kernel_initializer=keras.initializers.GlorotUniform(
+        seed=_layer_seed(config, 2)), name="logits")(x)
+    return keras.Model(tokens, logits, name=name)
+
+
+# ----------------------------------------------------------------------------------------
+# NumPy inference: full forward (for attention pictures) and the key/value-cached step.
+
+
+def _layer_norm(x: np.ndarray, norm: tuple[np.ndarray, np.ndarray, float]) -> np.ndarray:
+    gamma, beta, epsilon = norm
+    centred = x - np.add.reduce(x, axis=-1, keepdims=True) / x.shape[-1]
+    variance = np.add.reduce(centred * centred, axis=-1, keepdims=True) / x.shape[-1]
+    return centred / np.sqrt(variance + epsilon) * gamma + beta
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    from scipy.special import erf
+
+    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+class TransformerWeights:
+    """A NumPy snapshot of a :func:`build_transformer` model's weights (read once).
+
+    Parameters
+    ----------
+    model
+        The Keras model (built by :func:`build_transformer` or loaded from a bundle).
+    config
+        Its :class:`TransformerConfig`.
+    """
+
+    def __init__(self, model: Any, config: TransformerConfig) -> None:
+        def weights(name: str) -> list[np.ndarray]:
+            return [np.asarray(w, dtype=np.float32) for w in model.get_layer(name).get_weights()]
+
+        def norm(name: str) -> tuple[np.ndarray, np.ndarray, float]:
+            gamma, beta = weights(name)
+            return gamma, beta, float(model.get_layer(name).epsilon)
+
+        self.config = config
+        self.embedding = weights("embedding")[0]
+        self.blocks = []
+        for index in range(config.num_layers):
+            prefix = f"block_{index}"
+            attention = model.get_layer(f"{prefix}_attention")
+            self.blocks.append({
+                "norm_1": norm(f"{prefix}_norm_1"),
+                "qkv": [np.asarray(w, np.float32) for w in attention.qkv.get_weights()],
+                "output": [np.asarray(w, np.float32) for w in attention.output_projection.get_weights()],
+                "norm_2": norm(f"{prefix}_norm_2"),
+                "ff_1": weights(f"{prefix}_ff_1"),
+                "ff_2": weights(f"{prefix}_ff_2"),
+            })
+        self.final_norm = norm("final_norm")
+        self.logits = weights("logits")
+        self.inverse_frequencies = rotary_inverse_frequencies(config.head_dim)
+        self.slopes = alibi_slopes(config.num_heads)
+
+    def rotation(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cosines and sines of the rotary angles at ``positions`` ``[time]``: each ``[time, 1, head_dim]``."""
+        angles = np.asarray(positions, dtype=np.float64)[:, None] * self.inverse_frequencies[None, :]
+        angles = np.concatenate([angles, angles], axis=-1).astype(np.float32)[:, None, :]
+        return np.cos(angles), np.sin(angles)
+
+    def rotate(self, x: np.ndarray, rotation: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """Rotary embedding of ``x`` ``[..., time, heads, head_dim]`` (angles from :meth:`rotation`)."""
+        cos, sin = rotation
+        half = self.config.head_dim // 2
+        rotated = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+        return x * cos + rotated * sin
+
+    def split_heads(self, block: dict, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        kernel, bias = block["qkv"]
+        qkv = (h @ kernel + bias).reshape(*h.shape[:-1], 3, self.config.num_heads, self.config.head_dim)
+        return qkv[..., 0, :, :], qkv[..., 1, :, :], qkv[..., 2, :, :]
+
+    def feed_forward(self, block: dict, x: np.ndarray) -> np.ndarray:
+        h = _layer_norm(x, block["norm_2"])
+        (k1, b1), (k2, b2) = block["ff_1"], block["ff_2"]
+        return x + _gelu(h @ k1 + b1) @ k2 + b2
+
+    def head(self, x: np.ndarray) -> np.ndarray:
+        kernel, bias = self.logits
+        return _layer_norm(x, self.final_norm) @ kernel + bias
+
+
+def numpy_logits(weights: TransformerWeights, token_ids: Any, *, return_attention: bool = False) -> Any:
+    """Logits of one window, computed in NumPy without a cache (what Keras computes).
+
+    Parameters
+    ----------
+    weights
+        A :class:`TransformerWeights`.
+    token_ids
+        One sequence of ids, ``[time]``.
+    return_attention
+        Also return the attention weights ``[layers, heads, time, time]``.
+
+    Returns
+    -------
+    ndarray or (ndarray, ndarray)
+        Logits ``[time, vocab_size]`` (float64), and the attention weights if asked.
+    """
+    config = weights.config
+    ids = np.asarray(token_ids, dtype=np.intp).reshape(-1)
+    length = len(ids)
+    positions = np.arange(length)
+    x = weights.embedding[ids]
+    distance = (positions[:, None] - positions[None, :]).astype(np.float32)
+    rotation = weights.rotation(positions) if config.position == "rotary" else None
+    maps = []
+    for block in weights.blocks:
+        query, key, value = weights.split_heads(block, _layer_norm(x, block["norm_1"]))  # [time, heads, dim]
+        if config.position == "rotary":
+            query, key = weights.rotate(query, rotation), weights.rotate(key, rotation)
+        scores = np.einsum("qhd,khd->hqk", query, key) * (config.head_dim ** -0.5)
+        if config.position == "alibi":
+            scores = scores - weights.slopes[:, None, None] * distance[None]
+        scores = np.where(distance[None] >= 0, scores, -np.inf)
+        attention = _softmax(scores)
+        maps.append(attention)
+        attended = np.einsum("hqk,khd->qhd", attention, value).reshape(length, -1)
+        kernel, bias = block["output"]
+        x = weights.feed_forward(block, x + attended @ kernel + bias)
+    logits = weights.head(x).astype(np.float64)
+    return (logits, np.stack(maps)) if return_attention else logits
+
+
+def attention_weights(model: Any, config: TransformerConfig, token_ids: Any) -> np.ndarray:
+    """Attention weights of every layer and head over one sequence: ``[layers, heads, time, time]``.
+
+    Row ``t`` of a map is how much position ``t`` draws on each earlier position when the
+    model predicts token ``t + 1``. Give at most ``config.sequence_length`` tokens.
+    """
+    ids = np.asarray(token_ids).reshape(-1)
+    if not 1 <= len(ids) <= config.sequence_length:
+        raise ValueError(f"give 1 to sequence_length = {config.sequence_length} tokens, got {len(ids)}")
+    return numpy_logits(TransformerWeights(model, config), ids, return_attention=True)[1]
+
+
+class _KeyValueCache:
+    """Per-layer keys and values of the last ``window`` positions of a batch (a ring buffer)."""
+
+    def __init__(self, config: TransformerConfig, batch: int) -> None:
+        shape = (batch, config.num_heads, config.sequence_length, config.head_dim)
+        self.keys = [np.zeros(shape, np.float32) for _ in range(config.num_layers)]
+        self.values = [np.zeros(shape, np.float32) for _ in range(config.num_layers)]
+        self.slot_positions = np.zeros(config.sequence_length, np.float32)
+        self.position = 0  # positions fed so far (the same for every row of the batch)
+
+
+class CachedStep:
+    """One token per sequence in, next-token logits out, with a key/value cache.
+
+    The interface of the LSTM's step in :mod:`musiclib.lm.sampling`:
+    ``initial_states(batch)`` and ``step(tokens, states) -> (logits, states)``. Each call
+    costs one position of every block against the cached keys and values. While fewer
+    than ``sequence_length`` tokens have been fed the logits equal the full model's on
+    the whole sequence (tested); after that each new token attends to the last
+    ``sequence_length`` positions (relative positions make this well defined).
+
+    Parameters
+    ----------
+    model, config
+        The Keras model and its :class:`TransformerConfig`; weights are read once, now.
+    """
+
+    def __init__(self, model: Any, config: TransformerConfig) -> None:
+        self.config = config
+        self.weights = TransformerWeights(model, config)
+
+    def initial_states(self, batch: int) -> list[_KeyValueCache]:
+        """An empty cache for ``batch`` sequences (a one-element list, as the sampler expects)."""
+        return [_KeyValueCache(self.config, batch)]
+
+    def __call__(self, tokens: np.ndarray, states: list[_KeyValueCache]) -> tuple[np.ndarray, list[_KeyValueCache]]:
+        (cache,) = states
+        config, weights = self.config, self.weights
+        ids = np.asarray(tokens, dtype=np.intp).reshape(-1)
+        window = config.sequence_length
+        slot = cache.position % window
+        filled = min(cache.position + 1, window)
+        cache.slot_positions[slot] = cache.position
+        if config.position == "rotary":
+            cos, sin = weights.rotation(np.array([cache.position]))
+            rotation = (cos[0], sin[0])  # [1, head_dim]: one position for the whole batch
+        x = weights.embedding[ids]  # [batch, model_dim]
+        for index, block in enumerate(weights.blocks):
+            query, key, value = weights.split_heads(block, _layer_norm(x, block["norm_1"]))  # [batch, heads, dim]
+            if config.position == "rotary":
+                query, key = weights.rotate(query, rotation), weights.rotate(key, rotation)
+            cache.keys[index][:, :, slot] = key
+            cache.values[index][:, :, slot] = value
+            keys, values = cache.keys[index][:, :, :filled], cache.values[index][:, :, :filled]
+            scores = np.matmul(query[:, :, None, :], keys.transpose(0, 1, 3, 2))[:, :, 0] * (config.head_dim ** -0.5)
+            if config.position == "alibi":
+                distance = cache.position - cache.slot_positions[:filled]
+                scores = scores - weights.slopes[None, :, None] * distance[None, None, :]
+            attended = np.matmul(_softmax(scores)[:, :, None, :], values)[:, :, 0].reshape(len(ids), -1)
+            kernel, bias = block["output"]
+            x = weights.feed_forward(block, x + attended @ kernel + bias)
+        cache.position += 1
+        return weights.head(x).astype(np.float64), states
