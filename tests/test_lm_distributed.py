@@ -30,7 +30,9 @@ import pytest
 
 from musiclib._files import read_json, write_json
 from musiclib.lm.distributed import MODEL_FILE, save_tokens, strategy_from_environment, worker_role
+from musiclib.lm.architectures import build_model
 from musiclib.lm.lstm import build_lstm, config_for
+from musiclib.lm.transformer import transformer_config_for
 from musiclib.lm.training import HISTORY_FILE, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,7 +86,7 @@ def worker_env(tf_config: dict | None) -> dict[str, str]:
 
 def fit_reference(config, tunes, out_dir: Path) -> tuple[list[np.ndarray], dict]:
     """Single-device training with Keras's fit (training.train), the result to match."""
-    model = build_lstm(config)
+    model = build_model(config)
     history = train(model, config, tunes, tunes[:2], out_dir=out_dir, verbose=0)
     return model.get_weights(), history
 
@@ -275,3 +277,18 @@ def test_train_distributed_checks_its_batch(tmp_path):
         train_distributed(tiny_config(batch_size=64), tunes, out_dir=tmp_path, verbose=0)
     with pytest.raises(ValueError, match="batch_size"):
         train_distributed(tiny_config(), tunes, out_dir=tmp_path, batch_size=0, verbose=0)
+
+
+def test_train_distributed_trains_a_transformer_like_fit(tmp_path):
+    """The data-parallel loop builds the model the config names: a Transformer, with its warm-up
+    schedule, ends with the weights of Keras's fit on one device."""
+    from musiclib.lm.distributed import train_distributed
+
+    tunes = structured_tunes()
+    config = transformer_config_for("tiny", VOCAB, sequence_length=16, batch_size=8, epochs=2, dropout=0.0,
+                                    warmup_steps=4)
+    result = train_distributed(config, tunes, valid_sequences=tunes[:2], out_dir=tmp_path / "loop", verbose=0)
+    reference, history = fit_reference(config, tunes, tmp_path / "fit")
+    assert type(result.config) is type(config)
+    assert max_abs_diff(result.model.get_weights(), reference) < WEIGHT_ATOL
+    np.testing.assert_allclose(result.history["loss"], history["loss"], rtol=LOSS_RTOL)

@@ -97,8 +97,8 @@ from musiclib.lm.data import (
     window_starts,
     with_tune_starts,
 )
-from musiclib.lm.lstm import LSTMConfig
-from musiclib.lm.training import BACKUP_DIR, _run_fingerprint
+from musiclib.lm.architectures import ARCHITECTURES, architecture_of, build_model, config_from_dict
+from musiclib.lm.training import BACKUP_DIR, _run_fingerprint, learning_rate
 
 __all__ = [
     "strategy_from_environment",
@@ -242,11 +242,11 @@ class DistributedResult(NamedTuple):
     """Per-epoch columns, as written to ``history.json``."""
     is_chief: bool
     """Whether this process wrote to ``out_dir`` (others wrote to a temporary folder)."""
-    config: LSTMConfig
+    config: Any
     """The config trained (with the ``epochs``/``batch_size``/``seed`` overrides)."""
 
 
-def _pre_reduced_adam(config: LSTMConfig):
+def _pre_reduced_adam(config: Any):
     """Adam (as :func:`musiclib.lm.training.train` sets it up) that takes gradients the
     caller has already summed over replicas.
 
@@ -265,7 +265,7 @@ def _pre_reduced_adam(config: LSTMConfig):
             "this Keras version's optimizer has no _all_reduce_sum_gradients; "
             "musiclib.lm.distributed needs the TensorFlow backend of Keras 3"
         )
-    return PreReducedAdam(learning_rate=config.learning_rate, clipnorm=config.clipnorm)
+    return PreReducedAdam(learning_rate=learning_rate(config), clipnorm=config.clipnorm)
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -275,7 +275,7 @@ def _positive_int(name: str, value: Any) -> int:
 
 
 def train_distributed(
-    config: LSTMConfig,
+    config: Any,
     train_sequences: Sequence[Sequence[int] | np.ndarray],
     *,
     out_dir: str | os.PathLike,
@@ -289,7 +289,8 @@ def train_distributed(
     deterministic: bool = True,
     verbose: int = 1,
 ) -> DistributedResult:
-    """Train a :func:`~musiclib.lm.lstm.build_lstm` model with a custom data-parallel loop.
+    """Train a :func:`~musiclib.lm.lstm.build_lstm` or :func:`~musiclib.lm.transformer.build_transformer`
+    model (chosen by the type of ``config``) with a custom data-parallel loop.
 
     Parameters
     ----------
@@ -352,8 +353,6 @@ def train_distributed(
     keras = _tf.keras()
     tf = _tf.tensorflow()
 
-    from musiclib.lm.lstm import build_lstm
-
     config = _run_config(config, epochs=epochs, batch_size=batch_size, seed=seed,
                          strides=(train_stride, valid_stride))
     strategy = strategy if strategy is not None else tf.distribute.get_strategy()
@@ -368,7 +367,7 @@ def train_distributed(
     keras.utils.set_random_seed(config.seed)
 
     with strategy.scope():
-        model = build_lstm(config)
+        model = build_model(config)
         optimizer = _pre_reduced_adam(config)
         optimizer.build(model.trainable_variables)
     # Every worker reads the chief's backup in out_dir (one host or a shared filesystem).
@@ -408,10 +407,9 @@ def train_distributed(
 
 
 def _run_config(config: Any, *, epochs: int | None, batch_size: int | None, seed: int | None,
-                strides: tuple[int | None, int | None]) -> LSTMConfig:
+                strides: tuple[int | None, int | None]) -> Any:
     """``config`` with the overrides applied and checked, and the strides checked against it."""
-    if not isinstance(config, LSTMConfig):
-        raise TypeError(f"config must be an LSTMConfig, got {type(config).__name__}")
+    architecture_of(config)  # TypeError for anything but an LSTMConfig or a TransformerConfig
     changes = {
         name: _positive_int(name, value) if name != "seed" else value
         for name, value in (("epochs", epochs), ("batch_size", batch_size), ("seed", seed))
@@ -459,7 +457,7 @@ class _Windows(NamedTuple):
     input_tokens: int
 
 
-def _training_windows(config: LSTMConfig, train_sequences: Sequence, *, train_stride: int | None) -> _Windows:
+def _training_windows(config: Any, train_sequences: Sequence, *, train_stride: int | None) -> _Windows:
     length, global_batch = config.sequence_length, config.batch_size
     train_sequences = [np.asarray(seq, dtype=np.int32).reshape(-1) for seq in train_sequences]
     stream = concatenate(train_sequences)
@@ -478,7 +476,7 @@ def _training_windows(config: LSTMConfig, train_sequences: Sequence, *, train_st
                     steps_per_epoch * global_batch * length)
 
 
-def _sharded_dataset_fn(config: LSTMConfig, windows: _Windows, cluster: _Cluster, *, start: int = 0):
+def _sharded_dataset_fn(config: Any, windows: _Windows, cluster: _Cluster, *, start: int = 0):
     """The ``dataset_fn`` of ``distribute_datasets_from_function``: every input pipeline (one
     per worker) cuts the same global batches and keeps the rows of its local replicas, one
     per-replica batch after another (the order in which the strategy hands them to the
@@ -514,7 +512,7 @@ def _sharded_dataset_fn(config: LSTMConfig, windows: _Windows, cluster: _Cluster
     return dataset_fn
 
 
-def _train_step(model, optimizer, strategy, config: LSTMConfig):
+def _train_step(model, optimizer, strategy, config: Any):
     """One compiled global step: per-replica losses and gradients, summed across replicas."""
     keras = _tf.keras()
     tf = _tf.tensorflow()
@@ -547,7 +545,7 @@ def _train_step(model, optimizer, strategy, config: LSTMConfig):
     return train_step
 
 
-def _run_epochs(train_step, iterator, validate, *, config: LSTMConfig, windows: _Windows, cluster: _Cluster,
+def _run_epochs(train_step, iterator, validate, *, config: Any, windows: _Windows, cluster: _Cluster,
                 write_dir: Path, verbose: int, resume: "_Resume", checkpoint) -> dict[str, list]:
     """Every epoch from ``resume.start``: the steps, the validation loss and early stopping,
     throughput; then the checkpoint and the history, both rewritten atomically."""
@@ -610,7 +608,7 @@ class _ValidWindows(NamedTuple):
     starts: np.ndarray
 
 
-def _validation_windows(config: LSTMConfig, valid_sequences: Sequence, *, stride: int) -> _ValidWindows:
+def _validation_windows(config: Any, valid_sequences: Sequence, *, stride: int) -> _ValidWindows:
     valid_sequences = [np.asarray(seq, dtype=np.int32).reshape(-1) for seq in valid_sequences]
     stream = concatenate(valid_sequences)
     starts = window_starts(len(stream), sequence_length=config.sequence_length, stride=stride)
@@ -622,7 +620,7 @@ def _validation_windows(config: LSTMConfig, valid_sequences: Sequence, *, stride
     return _ValidWindows(stream, starts)
 
 
-def _fingerprint(config: LSTMConfig, windows: _Windows, valid: _ValidWindows | None) -> str:
+def _fingerprint(config: Any, windows: _Windows, valid: _ValidWindows | None) -> str:
     """What a backup may only be resumed with (as :func:`musiclib.lm.training.train`): the
     config apart from ``epochs`` and ``patience``, and the exact windows of both splits."""
     empty = np.zeros(0, dtype=np.int32)
@@ -630,7 +628,7 @@ def _fingerprint(config: LSTMConfig, windows: _Windows, valid: _ValidWindows | N
     return _run_fingerprint(config, windows.stream, valid_stream, windows.starts, valid_starts)
 
 
-def _validation(model, config: LSTMConfig, valid: _ValidWindows):
+def _validation(model, config: Any, valid: _ValidWindows):
     """A function that returns the mean cross-entropy per target token over the
     validation windows, from this process's copy of the weights."""
     keras = _tf.keras()
@@ -899,13 +897,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m musiclib.lm.distributed",
         description=(
-            "One worker of data-parallel LSTM training. Start the same command on every "
+            "One worker of data-parallel LSTM or Transformer training. Start the same command on every "
             "host with its own TF_CONFIG (MultiWorkerMirroredStrategy); without TF_CONFIG it "
             "trains on this host's GPUs (MirroredStrategy) or its one device. Run the same command "
             "again after a kill to resume from the last completed epoch."
         ),
     )
-    parser.add_argument("--config", required=True, help="LSTMConfig as JSON (LSTMConfig.to_dict)")
+    parser.add_argument("--config", required=True, help="the model's config as JSON (its to_dict())")
+    parser.add_argument("--architecture", choices=ARCHITECTURES, default="lstm",
+                        help="which config --config holds (default: lstm)")
     parser.add_argument("--tokens", required=True, help=".npz from musiclib.lm.distributed.save_tokens")
     parser.add_argument(
         "--out-dir", required=True,
@@ -933,7 +933,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"in sync, ready after {time.perf_counter() - began:.1f} s",
             flush=True,
         )
-    config = LSTMConfig.from_dict(read_json(args.config))
+    config = config_from_dict(args.architecture, read_json(args.config))
     tokens = load_tokens(args.tokens)
     result = train_distributed(
         config,
