@@ -57,9 +57,12 @@ def _shown(path: str) -> str:
     return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None, defaults: dict | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(SHARED / "nottingham"), help="Nottingham root (holds MIDI/)")
+    parser.add_argument("--dataset", default="nottingham",
+                        help="registry name of the corpus (nottingham; folk: the embedded corpus, see evaluate_folk.py)")
+    parser.add_argument("--data", default=None,
+                        help="dataset folder (default ../shared/data/nottingham for Nottingham; folk is built in)")
     parser.add_argument("--lstm-bundle", default=str(ROOT / "runs" / "lstm-nottingham" / "bundle"),
                         help="LSTM bundle folder or reference bundle name (e.g. nottingham-lstm)")
     parser.add_argument("--transformer-bundle", default="none",
@@ -83,6 +86,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="nucleus sampling of the LSTM and the Markov chain")
     parser.add_argument("--out", default=str(ROOT / "results" / "evaluation_nottingham"),
                         help="output path without suffix (.md and .json are written)")
+    parser.set_defaults(**(defaults or {}))
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.reference_splits.split(",") if s.strip()]
     if not chosen or any(s not in SPLITS[1:] for s in chosen):
@@ -91,8 +95,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+DATASET_TITLES = {"nottingham": "Nottingham", "folk": "Folk corpus (embedded)"}
+
+
+def main(argv: list[str] | None = None, *, command_name: str = "evaluate_nottingham.py",
+         defaults: dict | None = None) -> int:
+    """Run the evaluation; ``defaults`` replaces option defaults (``benchmarks/evaluate_folk.py``)."""
+    args = parse_args(argv, defaults)
     import musiclib as ml
     from musiclib import evaluation as ev
     from musiclib.gan.bundle import load_bundle as load_gan_bundle
@@ -113,11 +122,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.transformer_bundle} was trained on other data or another split than "
                   f"{args.lstm_bundle}: their rows would not compare", file=sys.stderr)
             return 2
-    corpus = ml.datasets.load("nottingham", path=args.data)
+    if lstm.data_info.get("dataset") != args.dataset:
+        print(f"{args.lstm_bundle} was trained on {lstm.data_info.get('dataset')!r}, not {args.dataset!r}",
+              file=sys.stderr)
+        return 2
+    data = args.data if args.data is not None else (str(SHARED / "nottingham") if args.dataset == "nottingham"
+                                                    else None)
+    corpus = ml.datasets.load(args.dataset, path=data)
     by_split = dict(zip(SPLITS, Split.load(lstm.split_path).apply(corpus.tunes)))
     training = by_split["train"]
     reference = [tune for name in args.reference_splits for tune in by_split[name]]
-    print(f"Nottingham: {len(corpus)} tunes; training {len(training)}, reference "
+    print(f"{args.dataset}: {len(corpus)} tunes; training {len(training)}, reference "
           f"{'+'.join(args.reference_splits)} {len(reference)}")
 
     generated, seconds = ev.model_sets(lstm=lstm, gan=gan, transformer=transformer, training=training, reference=reference, n=args.n,
@@ -131,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                                 progress=lambda message: print(f"  {message}", flush=True))
     evaluation_seconds = time.perf_counter() - t0
     table["setup"] = {
-        "data": "nottingham",
+        "data": args.dataset,
         "corpus_fingerprint": corpus.fingerprint,
         "split": {name: len(tunes) for name, tunes in by_split.items()},
         "reference_splits": args.reference_splits,
@@ -150,9 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         "total_seconds": round(time.perf_counter() - started, 1),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_average_end": list(os.getloadavg())},
-        "command": "benchmarks/evaluate_nottingham.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": f"benchmarks/{command_name} " + " ".join(sys.argv[1:] if argv is None else argv),
     }
-    title = (f"Nottingham: objective evaluation against {len(reference)} held-out tunes "
+    title = (f"{DATASET_TITLES.get(args.dataset, args.dataset)}: objective evaluation against {len(reference)} held-out tunes "
              f"({' + '.join(args.reference_splits)}), first {args.bars} bars")
     markdown, data = ev.write_table(table, args.out, title=title)
     print()

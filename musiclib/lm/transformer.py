@@ -32,6 +32,7 @@ TensorFlow call per token, which costs more than the arithmetic on a CPU; see
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -373,9 +374,18 @@ def _layer_norm(x: np.ndarray, norm: tuple[np.ndarray, np.ndarray, float]) -> np
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
+    """Exact GELU, as Keras's ``"gelu"`` activation (``approximate=False``)."""
+    return 0.5 * x * (1.0 + _erf()(x * _INV_SQRT2))
+
+
+_INV_SQRT2 = np.float32(1.0 / math.sqrt(2.0))
+
+
+@functools.cache
+def _erf():
     from scipy.special import erf
 
-    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+    return erf
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:
@@ -403,6 +413,8 @@ class TransformerWeights:
             return gamma, beta, float(model.get_layer(name).epsilon)
 
         self.config = config
+        self.num_heads, self.head_dim = config.num_heads, config.head_dim
+        self.scale = np.float32(config.head_dim ** -0.5)
         self.embedding = weights("embedding")[0]
         self.blocks = []
         for index in range(config.num_layers):
@@ -430,13 +442,13 @@ class TransformerWeights:
     def rotate(self, x: np.ndarray, rotation: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         """Rotary embedding of ``x`` ``[..., time, heads, head_dim]`` (angles from :meth:`rotation`)."""
         cos, sin = rotation
-        half = self.config.head_dim // 2
+        half = self.head_dim // 2
         rotated = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
         return x * cos + rotated * sin
 
     def split_heads(self, block: dict, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         kernel, bias = block["qkv"]
-        qkv = (h @ kernel + bias).reshape(*h.shape[:-1], 3, self.config.num_heads, self.config.head_dim)
+        qkv = (h @ kernel + bias).reshape(*h.shape[:-1], 3, self.num_heads, self.head_dim)
         return qkv[..., 0, :, :], qkv[..., 1, :, :], qkv[..., 2, :, :]
 
     def feed_forward(self, block: dict, x: np.ndarray) -> np.ndarray:
@@ -557,7 +569,7 @@ class CachedStep:
             cache.keys[index][:, :, slot] = key
             cache.values[index][:, :, slot] = value
             keys, values = cache.keys[index][:, :, :filled], cache.values[index][:, :, :filled]
-            scores = np.matmul(query[:, :, None, :], keys.transpose(0, 1, 3, 2))[:, :, 0] * (config.head_dim ** -0.5)
+            scores = np.matmul(query[:, :, None, :] * weights.scale, keys.transpose(0, 1, 3, 2))[:, :, 0]
             if config.position == "alibi":
                 distance = cache.position - cache.slot_positions[:filled]
                 scores = scores - weights.slopes[None, :, None] * distance[None, None, :]
