@@ -31,7 +31,6 @@ from musiclib.lm.transformer import (
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from test_lm_sampling import toy_tune  # noqa: E402
 from test_lm_training import VOCAB, cycle_tunes, kill_mid_epoch  # noqa: E402
 
 POSITIONS = ("rotary", "alibi")
