@@ -11,6 +11,7 @@ import pytest
 from musiclib._files import read_json, write_json
 from musiclib.encoding import get_encoding
 import musiclib.lm.reference as reference
+from musiclib.lm.architectures import architecture_of
 from musiclib.lm.bundle import BundleError, save_bundle
 from musiclib.lm.lstm import build_lstm, config_for
 from musiclib.lm.sampling import sample_tokens
@@ -96,7 +97,10 @@ def test_shipped_reference_bundles_load_and_match_their_record():
             continue
         bundle = reference.load_reference(name)
         assert record["command"].startswith("benchmarks/reference_models.py")
-        assert bundle.metrics["test"][0]["model"] == "lstm"
+        architecture = record.get("architecture", "lstm")
+        assert bundle.metrics["test"][0]["model"] == architecture
+        assert architecture_of(bundle.config) == architecture
+        assert sample_tokens(bundle, max_tokens=16, seed=0)[0] == "BOS"  # loads and generates
     total = sum(p.stat().st_size for p in reference.REFERENCE_DIR.rglob("*") if p.is_file()) \
         if reference.REFERENCE_DIR.is_dir() else 0
     assert total <= 25_000_000
