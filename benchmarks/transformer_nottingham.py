@@ -11,7 +11,8 @@ makes them. Three tables:
 
 1. **Test NLL** (nats/token) of the LSTM, the Transformer (scored in windows of its
    ``sequence_length``, each token with at least half a window of context) and the
-   n-gram baselines, all on the same test tokens, with training time on this machine.
+   n-gram baselines, all scored by this command on the same test tokens (the bundles'
+   split, parsed and encoded now), with training time on this machine.
 2. **Generation speed**, tokens per second for one sequence on this machine's CPUs,
    through :func:`musiclib.lm.sampling.sample_tokens` with the event grammar: the LSTM's
    recurrent step, the Transformer with its key/value cache, and the Transformer
@@ -106,20 +107,20 @@ def tokens_per_second(bundle, *, tokens: int, step=None) -> float:
         return run()
 
 
-def nll_rows(lstm, transformer) -> list[dict]:
-    """The model rows and the n-gram rows, from the bundles' own test tables (same test tokens)."""
-    rows = []
-    for name, bundle in (("LSTM", lstm), ("Transformer", transformer)):
-        row = dict(bundle.metrics["test"][0])
-        reference = bundle.path / "reference.json"
-        minutes = None
-        if reference.is_file():
-            from musiclib._files import read_json
+def nll_rows(lstm, transformer, prepared) -> list[dict]:
+    """Test NLL of both models and the n-gram baselines, scored here on the same test tokens."""
+    from musiclib._files import read_json
+    from musiclib.experiments import nll_table
+    from musiclib.lm.architectures import scoring_context
 
-            minutes = read_json(reference).get("train_minutes")
-        rows.append({**row, "model": name, "train_minutes": minutes,
-                     "epochs": len(bundle.history.get("loss", [])), "parameters": int(bundle.model.count_params())})
-    rows += [dict(row, train_minutes=None) for row in lstm.metrics["test"][1:]]
+    table = nll_table(lstm.model, prepared, name="LSTM")
+    transformer_row = nll_table(transformer.model, prepared, name="Transformer", orders=(),
+                                context=scoring_context(transformer.config))[0]
+    rows = [table[0], transformer_row, *table[1:]]
+    for row, bundle in zip(rows, (lstm, transformer)):
+        reference = bundle.path / "reference.json"
+        row.update(train_minutes=read_json(reference).get("train_minutes") if reference.is_file() else None,
+                   epochs=len(bundle.history.get("loss", [])), parameters=int(bundle.model.count_params()))
     return rows
 
 
@@ -148,12 +149,18 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     lstm = load_bundle(resolve_bundle(args.lstm))
     transformer = load_bundle(resolve_bundle(args.transformer))
-    if lstm.data_info.get("data_hash") != transformer.data_info.get("data_hash"):
-        print("the two bundles were trained on different data or splits; their rows would not compare",
+    same_split = Path(lstm.split_path).read_bytes() == Path(transformer.split_path).read_bytes()
+    if not same_split or lstm.vocab.fingerprint != transformer.vocab.fingerprint:
+        print("the two bundles were trained on different splits or vocabularies; their rows would not compare",
               file=sys.stderr)
         return 2
-
-    rows = nll_rows(lstm, transformer)
+    # Both scored here, on the tokens of today's parse of the split they were trained on.
+    prepared = ml.prepare.prepare(ml.prepare.PrepareConfig(**{**transformer.data_info["prepare_config"],
+                                                             "path": args.data}))
+    if list(prepared.split.test) != list(Split.load(lstm.split_path).test):
+        print("preparing the data again gave another test split than the bundles'", file=sys.stderr)
+        return 2
+    rows = nll_rows(lstm, transformer, prepared)
     lstm_nll, transformer_nll = rows[0]["nll"], rows[1]["nll"]
     print("\n".join(markdown_nll(rows)))
     print(f"Transformer vs LSTM: {100 * (1 - transformer_nll / lstm_nll):+.1f}% lower test NLL", flush=True)
