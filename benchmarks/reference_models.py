@@ -5,6 +5,7 @@ Usage::
     .venv/bin/python benchmarks/reference_models.py nottingham-lstm          # Nottingham (needs its MIDI files)
     .venv/bin/python benchmarks/reference_models.py folk-lstm                # the embedded folk corpus
     .venv/bin/python benchmarks/reference_models.py nottingham-transformer   # the Transformer on Nottingham
+    .venv/bin/python benchmarks/reference_models.py folk-transformer         # the short Transformer on folk
 
 Each name fixes the dataset, architecture, preset and epochs (:data:`RECIPES`): the run trains with
 validation-based early stopping into ``runs/reference/<name>/`` (rerunning the same
@@ -32,6 +33,9 @@ RECIPES: dict[str, dict] = {
     "folk-lstm": {"dataset": "folk", "path": None, "preset": "default", "epochs": 3},
     "nottingham-transformer": {"dataset": "nottingham", "path": str(SHARED / "nottingham"), "preset": "default",
                                "epochs": 7, "architecture": "transformer"},
+    # The walkthrough's small Transformer trained longer: it fits the reference budget (25 MB in all).
+    "folk-transformer": {"dataset": "folk", "path": None, "preset": "short", "epochs": 5,
+                         "architecture": "transformer"},
 }
 """Reference name -> dataset, data path, architecture (default LSTM), preset and epochs (early
 stopping may end sooner)."""
