@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None, *, command_name: str = "evaluate_notting
     import musiclib as ml
     from musiclib import evaluation as ev
     from musiclib.gan.bundle import load_bundle as load_gan_bundle
-    from musiclib.lm.bundle import load_bundle
+    from musiclib.lm.bundle import load_bundle, share_split
     from musiclib.lm.reference import resolve_bundle
     from musiclib.split import Split
 
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None, *, command_name: str = "evaluate_notting
     transformer = None
     if args.transformer_bundle != "none":
         transformer = load_bundle(resolve_bundle(args.transformer_bundle))
-        if transformer.data_info.get("data_hash") != lstm.data_info.get("data_hash"):
+        if not share_split(lstm, transformer):
             print(f"{args.transformer_bundle} was trained on other data or another split than "
                   f"{args.lstm_bundle}: their rows would not compare", file=sys.stderr)
             return 2

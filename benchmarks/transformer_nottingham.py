@@ -142,15 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     import musiclib as ml
     from musiclib import evaluation as ev
     from musiclib._files import atomic_write, write_json
-    from musiclib.lm.bundle import load_bundle
+    from musiclib.lm.bundle import load_bundle, share_split
     from musiclib.lm.reference import resolve_bundle
     from musiclib.split import Split
 
     started = time.perf_counter()
     lstm = load_bundle(resolve_bundle(args.lstm))
     transformer = load_bundle(resolve_bundle(args.transformer))
-    same_split = Path(lstm.split_path).read_bytes() == Path(transformer.split_path).read_bytes()
-    if not same_split or lstm.vocab.fingerprint != transformer.vocab.fingerprint:
+    if not share_split(lstm, transformer):
         print("the two bundles were trained on different splits or vocabularies; their rows would not compare",
               file=sys.stderr)
         return 2

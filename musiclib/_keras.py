@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import importlib
 import io
 import json
 import os
@@ -97,8 +96,7 @@ def _object_problem(item: dict[str, Any]) -> str | None:
     if class_name == _PYTHON_LAMBDA:
         return "a Python lambda (serialised bytecode)"
     if (module, class_name, registered) in _MUSICLIB_LAYERS:
-        importlib.import_module(module)  # registers the class before Keras looks it up
-        return None
+        return None  # registered when musiclib.lm.bundle imports the model families
     if module is None:
         special = isinstance(class_name, str) and class_name.startswith("__") and class_name.endswith("__")
         return None if special else f"an object {class_name!r} that names no module (a custom object)"

@@ -161,22 +161,32 @@ def kill_mid_epoch(kill_epoch: int):
 RESUME_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
-from test_lm_training import resume_run
+from {module} import resume_run
 resume_run(sys.argv[1], int(sys.argv[2]))
 """
 
 
-def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
-    script = tmp_path / "helper.py"
-    script.write_text(RESUME_SCRIPT.format(tests=str(REPO / "tests")))
+def start_killed_run(module: str, out_dir: Path, script: Path) -> subprocess.Popen:
+    """``module.resume_run(out_dir, 1)`` in a subprocess: it SIGKILLs itself in epoch 1."""
+    script.write_text(RESUME_SCRIPT.format(tests=str(REPO / "tests"), module=module))
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen([sys.executable, str(script), str(out_dir), "1"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def assert_same_final_weights(a: Path, b: Path) -> None:
+    """The ``final.npz`` weights two ``resume_run`` calls saved are equal (rtol 1e-5)."""
+    with np.load(a / "final.npz") as first, np.load(b / "final.npz") as second:
+        assert len(first.files) == len(second.files) > 0
+        for key in first.files:
+            np.testing.assert_allclose(second[key], first[key], rtol=1e-5, atol=0)
+
+
+def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
     whole, broken = tmp_path / "whole", tmp_path / "broken"
 
     # the run to be killed goes in a subprocess; the uninterrupted reference run meanwhile in this one
-    killed = subprocess.Popen(
-        [sys.executable, str(script), str(broken), "1"], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
-    )
+    killed = start_killed_run("test_lm_training", broken, tmp_path / "helper.py")
     resume_run(str(whole), -1)
     out_killed, _ = killed.communicate(timeout=120)
     assert killed.returncode == -signal.SIGKILL, out_killed
@@ -194,10 +204,7 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
     reference = read_json(whole / "history.json")
     np.testing.assert_allclose(history["loss"], reference["loss"], rtol=1e-5)
     np.testing.assert_allclose(history["val_loss"], reference["val_loss"], rtol=1e-5)
-    with np.load(whole / "final.npz") as a, np.load(broken / "final.npz") as b:
-        assert len(a.files) == len(b.files) > 0
-        for key in a.files:
-            np.testing.assert_allclose(b[key], a[key], rtol=1e-5, atol=0)
+    assert_same_final_weights(whole, broken)
     assert len((broken / "history.csv").read_text().splitlines()) == 4  # no duplicated rows
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -31,7 +30,13 @@ from musiclib.lm.transformer import (
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from test_lm_training import VOCAB, cycle_tunes, kill_mid_epoch  # noqa: E402
+from test_lm_training import (  # noqa: E402
+    VOCAB,
+    assert_same_final_weights,
+    cycle_tunes,
+    kill_mid_epoch,
+    start_killed_run,
+)
 
 POSITIONS = ("rotary", "alibi")
 
@@ -193,31 +198,16 @@ def resume_run(out_dir: str, kill_epoch: int) -> None:
     np.savez(os.path.join(out_dir, "final.npz"), *model.get_weights())
 
 
-RESUME_SCRIPT = """
-import sys
-sys.path.insert(0, {tests!r})
-from test_lm_transformer import resume_run
-resume_run(sys.argv[1], int(sys.argv[2]))
-"""
-
-
 def test_killed_transformer_training_resumes_with_the_weights_of_an_uninterrupted_run(tmp_path):
-    script = tmp_path / "helper.py"
-    script.write_text(RESUME_SCRIPT.format(tests=str(REPO / "tests")))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
     whole, broken = tmp_path / "whole", tmp_path / "broken"
-    killed = subprocess.Popen([sys.executable, str(script), str(broken), "1"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    killed = start_killed_run("test_lm_transformer", broken, tmp_path / "helper.py")
     resume_run(str(whole), -1)
     output, _ = killed.communicate(timeout=180)
     assert killed.returncode == -signal.SIGKILL, output
     assert read_json(broken / "history.json")["epoch"] == [0]
     resume_run(str(broken), -1)  # the warm-up schedule continues from the restored step count
     assert read_json(broken / "history.json")["session"] == [0, 1, 1]
-    with np.load(whole / "final.npz") as a, np.load(broken / "final.npz") as b:
-        assert len(a.files) == len(b.files) > 0
-        for key in a.files:
-            np.testing.assert_allclose(b[key], a[key], rtol=1e-5, atol=0)
+    assert_same_final_weights(whole, broken)
 
 
 # ----------------------------------------------------------------------------- bundles and sampling
@@ -273,3 +263,13 @@ def test_sampling_is_grammatical_seeded_and_batched(transformer_bundle):
     assert state.repaired == 0 and bundle.encoding.decode(one).dropped == 0
     many = sample_many(parts, seeds=[7, 8], max_tokens=120, temperature=1.5)
     assert many[0] == one
+
+
+def test_share_split_compares_split_and_vocabulary_not_the_corpus_fingerprint():
+    from musiclib.lm.bundle import share_split
+    from musiclib.lm.reference import load_reference
+
+    lstm, transformer = load_reference("nottingham-lstm"), load_reference("nottingham-transformer")
+    assert lstm.data_info["data_hash"] != transformer.data_info["data_hash"]  # loader settings changed between them
+    assert share_split(lstm, transformer)
+    assert not share_split(lstm, load_reference("folk-lstm"))

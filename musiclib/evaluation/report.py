@@ -67,12 +67,12 @@ area: ``bar_repetition`` is :func:`~musiclib.evaluation.repetition.repetition_sh
 
 
 def _features_with_repetition(tunes: Sequence[Tune]) -> dict[str, np.ndarray]:
-    return {**set_features(tunes), "bar_repetition": set_repetition(tunes)}
+    (repetition,) = REPORTED_MEANS
+    return {**set_features(tunes), repetition: set_repetition(tunes)}
 
 
 def _feature_means(features: Mapping[str, np.ndarray]) -> dict[str, float]:
-    names = [name for name, spec in FEATURES.items() if spec.kind == "scalar"]
-    names += [name for name in REPORTED_MEANS if name in features]
+    names = [*(name for name, spec in FEATURES.items() if spec.kind == "scalar"), *REPORTED_MEANS]
     return {name: float(np.nanmean(features[name])) if np.isfinite(features[name]).any() else math.nan
             for name in names}
 

@@ -111,12 +111,10 @@ def model_sets(
         gan = load_gan_bundle(gan)
     shapes = [excerpt(tune, n_bars=n_bars) for tune in reference]
     makers: dict[str, Callable[[int], list[Tune]]] = {}
-    if lstm is not None:
-        makers["LSTM"] = lambda seed: lstm_set(lstm, n, seed=seed, n_bars=n_bars, top_p=top_p,
-                                               temperature=temperature, constrained=constrained)
-    if transformer is not None:
-        makers["Transformer"] = lambda seed: lstm_set(transformer, n, seed=seed, n_bars=n_bars, top_p=top_p,
-                                                      temperature=temperature, constrained=constrained)
+    for name, bundle in (("LSTM", lstm), ("Transformer", transformer)):
+        if bundle is not None:
+            makers[name] = lambda seed, bundle=bundle: lstm_set(bundle, n, seed=seed, n_bars=n_bars, top_p=top_p,
+                                                                temperature=temperature, constrained=constrained)
     if gan is not None:
         makers["GAN"] = lambda seed: gan_set(gan, n, seed=seed, phrases_per_piece=max(n_bars // 4, 1))
     tokens = {"encoding": lstm.encoding, "vocab": lstm.vocab} if lstm is not None else {}

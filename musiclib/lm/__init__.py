@@ -62,6 +62,7 @@ _EXPORTS = {
     "BundleError": "bundle",
     "save_bundle": "bundle",
     "load_bundle": "bundle",
+    "share_split": "bundle",
     "VOCAB_FILE": "bundle",
     "DATA_FILE": "bundle",
     "METRICS_FILE": "bundle",

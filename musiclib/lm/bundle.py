@@ -39,6 +39,7 @@ __all__ = [
     "BundleError",
     "save_bundle",
     "load_bundle",
+    "share_split",
     "MODEL_FILE",
     "VOCAB_FILE",
     "CONFIG_FILE",
@@ -413,3 +414,16 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         history=_read_json_file(path / HISTORY_FILE),
         split_path=split if split.is_file() else None,
     )
+
+
+def share_split(a: Bundle, b: Bundle) -> bool:
+    """Whether two bundles were trained on the same split with the same vocabulary, so that
+    their test scores and generated sets compare: the same ``split.json`` and vocabulary.
+
+    ``data_hash`` is stricter than needed here: it also covers the corpus fingerprint,
+    which changes with the loader's settings even when the tunes and their tokens do not.
+    """
+    if a.split_path is None or b.split_path is None:
+        return False
+    return a.vocab.fingerprint == b.vocab.fingerprint and \
+        Path(a.split_path).read_bytes() == Path(b.split_path).read_bytes()

@@ -50,6 +50,7 @@ from musiclib._keras import (
     resume_point,
     write_history,
 )
+from musiclib.lm.architectures import architecture_of
 from musiclib.lm.data import (
     _check_data_args,
     _default_stride,
@@ -58,8 +59,6 @@ from musiclib.lm.data import (
     window_starts,
     with_tune_starts,
 )
-from musiclib.lm.lstm import LSTMConfig
-from musiclib.lm.transformer import TransformerConfig
 
 __all__ = [
     "train",
@@ -88,7 +87,7 @@ _EVAL_WIDTH_STEP = 64  # evaluate_nll pads batch widths to a multiple of this
 def _make_callbacks(
     *,
     out_dir: Path,
-    config: LSTMConfig,
+    config: Any,
     prior: dict[str, list],
     steps_per_epoch: int,
     target_tokens_per_epoch: int,
@@ -205,7 +204,7 @@ def _make_callbacks(
 
 
 def _run_fingerprint(
-    config: LSTMConfig, train_stream: np.ndarray, valid_stream: np.ndarray, *starts: np.ndarray
+    config: Any, train_stream: np.ndarray, valid_stream: np.ndarray, *starts: np.ndarray
 ) -> str:
     """What a backup may only be resumed with: the config (except epochs and patience,
     which may change on a resume) and the exact windows of both splits."""
@@ -219,7 +218,7 @@ def _run_fingerprint(
 
 def train(
     model,
-    config: LSTMConfig,
+    config: Any,
     train_sequences: Sequence[Sequence[int] | np.ndarray],
     valid_sequences: Sequence[Sequence[int] | np.ndarray],
     *,
@@ -232,14 +231,16 @@ def train(
     callbacks: Sequence[Any] = (),
     strategy: Any = None,
 ) -> dict[str, list]:
-    """Train a :func:`~musiclib.lm.lstm.build_lstm` model; resumable after a kill.
+    """Train a :func:`~musiclib.lm.lstm.build_lstm` or :func:`~musiclib.lm.transformer.build_transformer`
+    model; resumable after a kill.
 
     Parameters
     ----------
     model
         The Keras model (compiled here).
     config
-        Its :class:`~musiclib.lm.lstm.LSTMConfig`: learning rate, clipnorm, batch size,
+        Its :class:`~musiclib.lm.lstm.LSTMConfig` or
+        :class:`~musiclib.lm.transformer.TransformerConfig`: learning rate, clipnorm, batch size,
         epochs, patience, seed, window length and ``loss_on``.
     train_sequences, valid_sequences
         Tunes as int arrays ``BOS ... EOS``.
@@ -338,8 +339,7 @@ def train(
 def _check_train_arguments(model, config: Any, strategy: Any, *, tensorboard: bool,
                            strides: tuple[int | None, int | None]) -> None:
     """Refuse a wrong config type, strategy, stride or a missing TensorBoard before any work."""
-    if not isinstance(config, (LSTMConfig, TransformerConfig)):
-        raise TypeError(f"config must be an LSTMConfig or a TransformerConfig, got {type(config).__name__}")
+    architecture_of(config)  # TypeError for anything but an LSTMConfig or a TransformerConfig
     _check_strategy(model, strategy)
     for stride in strides:
         _check_data_args(config.sequence_length, config.batch_size, config.loss_on, stride)
@@ -371,7 +371,7 @@ class _WindowPlan(NamedTuple):
     targets_per_window: int
 
 
-def _plan_windows(config: LSTMConfig, train_sequences: Sequence, valid_sequences: Sequence, *,
+def _plan_windows(config: Any, train_sequences: Sequence, valid_sequences: Sequence, *,
                   train_stride: int | None, valid_stride: int | None) -> _WindowPlan:
     """Concatenate each split and choose its window starts (training windows also start
     at every tune's start when every next token is predicted)."""
@@ -406,7 +406,7 @@ def _plan_windows(config: LSTMConfig, train_sequences: Sequence, valid_sequences
                        steps_per_epoch, windows_per_epoch, targets_per_window)
 
 
-def _claim_backup(out_dir: Path, config: LSTMConfig, plan: _WindowPlan, *, verbose: int) -> tuple[int, dict, int]:
+def _claim_backup(out_dir: Path, config: Any, plan: _WindowPlan, *, verbose: int) -> tuple[int, dict, int]:
     """(first epoch, prior history, session) of this run; a backup of another run is an error."""
     run_id = _run_fingerprint(config, plan.train_stream, plan.valid_stream, plan.train_starts, plan.valid_starts)
     start, prior, session = resume_point(out_dir, out_dir / BACKUP_DIR)
@@ -424,7 +424,7 @@ def _claim_backup(out_dir: Path, config: LSTMConfig, plan: _WindowPlan, *, verbo
     return start, prior, session
 
 
-def _pipelines(plan: _WindowPlan, config: LSTMConfig, *, start: int):
+def _pipelines(plan: _WindowPlan, config: Any, *, start: int):
     """The training pipeline from epoch ``start`` (shuffled by seed and epoch) and the validation one."""
     common = dict(sequence_length=config.sequence_length, batch_size=config.batch_size, seed=config.seed,
                   loss_on=config.loss_on)
@@ -442,7 +442,7 @@ def _pipelines(plan: _WindowPlan, config: LSTMConfig, *, start: int):
     return train_data, valid_data
 
 
-def _compile(model, config: LSTMConfig, strategy: Any) -> None:
+def _compile(model, config: Any, strategy: Any) -> None:
     """Adam with gradient clipping and from-logits cross-entropy, under ``strategy``'s scope."""
     keras = _tf.keras()
 

@@ -490,7 +490,7 @@ def numpy_logits(weights: TransformerWeights, token_ids: Any, *, return_attentio
         query, key, value = weights.split_heads(block, _layer_norm(x, block["norm_1"]))  # [time, heads, dim]
         if config.position == "rotary":
             query, key = weights.rotate(query, rotation), weights.rotate(key, rotation)
-        scores = np.einsum("qhd,khd->hqk", query, key) * (config.head_dim ** -0.5)
+        scores = np.einsum("qhd,khd->hqk", query * weights.scale, key)
         if config.position == "alibi":
             scores = scores - weights.slopes[:, None, None] * distance[None]
         scores = np.where(distance[None] >= 0, scores, -np.inf)
