@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from musiclib import _tf
-from musiclib._files import atomic_write, json_ready, read_json, write_json
+from musiclib._files import atomic_path, atomic_write, json_ready, read_json, write_json
 
 _ARRAY_COPY_WARNING = "__array__ implementation doesn't accept a copy keyword"
 
@@ -187,6 +187,24 @@ def epoch_summary(keys: Sequence[str], *, epochs: int, print_fn: Callable[[str],
             print_fn(" · ".join(parts))
 
     return EpochSummary()
+
+
+def deflate_keras_archive(path: str | os.PathLike) -> Path:
+    """Rewrite a ``.keras`` file with its members deflate-compressed, atomically.
+
+    Keras writes the archive's members stored (uncompressed); trained float32 weights
+    deflate by about 9%. The members' bytes are unchanged, so the model loads (safe
+    mode included) with bit-identical weights: reference bundles use this to stay
+    inside their size budget.
+    """
+    path = Path(path)
+    with zipfile.ZipFile(path) as source:
+        members = [(info.filename, source.read(info.filename)) for info in source.infolist()]
+    with atomic_path(path, suffix=".keras") as staging:
+        with zipfile.ZipFile(staging, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as target:
+            for name, data in members:
+                target.writestr(name, data)
+    return path
 
 
 def load_checked_model(file: Path, *, error: type[Exception]) -> Any:

@@ -150,11 +150,15 @@ def _cmd_train_gan(args: argparse.Namespace) -> int:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from musiclib.experiments import generate_lstm_set
-    from musiclib.stats import count_of
+    from musiclib.gan.bundle import is_gan_bundle
     from musiclib.lm.bundle import load_bundle
     from musiclib.lm.reference import resolve_bundle
+    from musiclib.stats import count_of
 
-    bundle = load_bundle(resolve_bundle(args.bundle))
+    path = resolve_bundle(args.bundle)
+    if is_gan_bundle(path):
+        return _generate_from_gan(args, path)
+    bundle = load_bundle(path)
     primers = None
     if args.primer:
         from musiclib.io import read
@@ -166,6 +170,30 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                                 top_p=args.top_p, seed=args.seed, primers=primers)
     dropped = sum(r["dropped"] for r in records)
     print(f"wrote {len(records)} MIDI files to {Path(args.out).resolve()} ({count_of(dropped, 'ill-formed token')} dropped)")
+    return 0
+
+
+def _generate_from_gan(args: argparse.Namespace, path: Path) -> int:
+    """``generate`` for a GAN bundle: phrases in a row, cut to ``--bars`` bars, one MIDI file each."""
+    import math
+
+    from musiclib.evaluation.features import excerpt
+    from musiclib.gan.bundle import generate_tunes, load_bundle
+    from musiclib.io import write_midi
+
+    if args.primer:
+        print("error: a GAN bundle generates from noise; --primer applies to LSTM and Transformer bundles",
+              file=sys.stderr)
+        return 2
+    bundle = load_bundle(path)
+    per_piece = math.ceil(args.bars / bundle.config.n_bars)
+    tunes = generate_tunes(bundle, n=args.n, seed=args.seed, phrases_per_piece=per_piece)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for index, tune in enumerate(tunes):
+        write_midi(excerpt(tune, n_bars=args.bars), out / f"gan_s{args.seed}_{index:03d}.mid")
+    print(f"wrote {len(tunes)} MIDI files to {out.resolve()} ({per_piece} phrase(s) of {bundle.config.n_bars} bars "
+          f"per piece, cut to {args.bars} bars)")
     return 0
 
 
@@ -384,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/lstm", help="folder for the bundle, history and NLL table")
     p.set_defaults(func=_cmd_train_lstm)
 
-    p = sub.add_parser("train-gan", help="train the GAN on four-bar phrases, score it (MuseGAN metrics), save a bundle")
+    p = sub.add_parser("train-gan", help="train the GAN on phrases of the training tunes, score it (MuseGAN metrics), save a bundle")
     p.add_argument("--dataset", type=_dataset_name, default="folk", help="registry name or folder (default: folk)")
     p.add_argument("--path", default=None, help="local copy of a registry dataset")
     p.add_argument("--preset", choices=PRESET_NAMES, default="default",
@@ -398,9 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/gan", help="folder for the run, the bundle and the MIDI files")
     p.set_defaults(func=_cmd_train_gan)
 
-    p = sub.add_parser("generate", help="generate MIDI files from a trained LSTM bundle")
+    p = sub.add_parser("generate", help="generate MIDI files from a trained LSTM, Transformer or GAN bundle")
     p.add_argument("--bundle", required=True,
-                   help="bundle folder (from train-lstm: OUT/bundle) or a reference bundle name (e.g. nottingham-lstm)")
+                   help="bundle folder (from train-lstm or train-gan: OUT/bundle) or a reference bundle name "
+                        "(e.g. nottingham-lstm, nottingham-gan)")
     p.add_argument("--out", default="runs/generated", help="folder for the MIDI files")
     p.add_argument("-n", type=_positive_int, default=10, help="number of pieces")
     p.add_argument("--bars", type=_positive_int, default=16, help="length of each piece in bars")

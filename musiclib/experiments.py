@@ -227,8 +227,10 @@ def train_gan_experiment(
     n_eval: int = GAN_EVAL_PHRASES,
     data_info: dict[str, Any] | None = None,
     verbose: int = 1,
+    overrides: dict[str, Any] | None = None,
+    split_path: str | Path | None = None,
 ) -> GANResult:
-    """Train the GAN on every 4-bar phrase of ``train_tunes``, score it, save a bundle.
+    """Train the GAN on every phrase of ``train_tunes``, score it, save a bundle.
 
     Training state lives in ``out_dir/run`` (a killed run resumes there); the bundle
     goes to ``out_dir/bundle``. The metrics table compares ``n_eval`` generated phrases
@@ -254,6 +256,11 @@ def train_gan_experiment(
         Extra provenance stored in the bundle (dataset name, corpus fingerprint...).
     verbose
         Keras ``fit`` verbosity.
+    overrides
+        :class:`~musiclib.gan.model.GANConfig` fields that replace the preset's (a
+        recipe's levers: ``{"onsets": True, "n_bars": 16, ...}``).
+    split_path
+        The ``split.json`` that chose ``train_tunes``, stored in the bundle.
     """
     import numpy as np
 
@@ -269,12 +276,13 @@ def train_gan_experiment(
         raise ValueError(f"max_phrases must be a positive integer or None, got {max_phrases!r}")
     if n_eval < 1:
         raise ValueError(f"n_eval must be a positive integer, got {n_eval!r}")
-    overrides: dict[str, Any] = {"seed": seed}
+    fields: dict[str, Any] = {**(overrides or {}), "seed": seed}
     if epochs is not None:
-        overrides["epochs"] = epochs
-    config = config_for(preset, **overrides)
+        fields["epochs"] = epochs
+    config = config_for(preset, **fields)
     encoding = PianoRollEncoding()
-    phrases = gan_training.phrases_from_tunes(list(train_tunes), encoding, n_bars=config.n_bars)
+    phrases = gan_training.phrases_from_tunes(list(train_tunes), encoding, n_bars=config.n_bars,
+                                              hop_bars=config.hop_bars, onsets=config.onsets)
     if max_phrases is not None and len(phrases) > max_phrases:
         keep = np.sort(np.random.default_rng(seed).choice(len(phrases), max_phrases, replace=False))
         phrases = phrases[keep]
@@ -288,11 +296,12 @@ def train_gan_experiment(
                                     lowest_pitch=encoding.lowest_pitch)
     train_seconds = time.perf_counter() - started
     rng = np.random.default_rng(seed)
-    real = phrases[rng.choice(len(phrases), min(n_eval, len(phrases)), replace=False)]
-    fake = gan_bundle.binarize(result.gan.generate(n_eval, seed=seed + 1))
+    real = phrases[rng.choice(len(phrases), min(n_eval, len(phrases)), replace=False)][..., : config.n_tracks]
+    fake = gan_bundle.binarize(result.gan.generate(n_eval, seed=seed + 1), config=config)[..., : config.n_tracks]
     table = gan_metrics.metrics_table(real, fake, lowest_pitch=encoding.lowest_pitch)
     info = {**(data_info or {}), "dataset": dataset, "data_hash": gan_training.phrases_fingerprint(phrases),
             "phrases": int(len(phrases))}
     bundle_path = gan_bundle.save_bundle(out_dir / "bundle", gan=result.gan, encoding=encoding,
-                                               data_info=info, metrics=table, history=result.history)
+                                               data_info=info, metrics=table, history=result.history,
+                                               split_path=split_path)
     return GANResult(result.gan, config, result.history, table, Path(bundle_path), int(len(phrases)), train_seconds)

@@ -16,6 +16,7 @@ from musiclib.tune import Tune
 __all__ = [
     "piano_roll",
     "roll_image",
+    "onset_roll",
     "pitch_histogram",
     "counter_bars",
     "value_histogram",
@@ -138,6 +139,46 @@ def roll_image(roll: np.ndarray, *, ax=None, lowest_pitch: int = 0, steps_per_ba
     ax.set_ylabel("pitch")
     ax.set_title(title)
     return artist
+
+
+def onset_roll(
+    sounding: np.ndarray,
+    onsets: np.ndarray,
+    *,
+    ax=None,
+    lowest_pitch: int = 0,
+    steps_per_bar: int | None = None,
+    title: str = "",
+):
+    """One track's piano roll with its note starts marked, so a repeated note shows as two.
+
+    Parameters
+    ----------
+    sounding, onsets
+        ``(steps, pitches)`` booleans (or ``(bars, steps_per_bar, pitches)``): where the
+        track sounds, and where a note starts (the onset channel of
+        ``PianoRollEncoding.encode(..., onsets=True)``).
+    ax
+        Axes to draw on (default: the current ones).
+    lowest_pitch, steps_per_bar, title
+        As for :func:`roll_image`.
+
+    Returns
+    -------
+    matplotlib.collections.PathCollection
+        The onset markers (the roll is drawn beneath them by :func:`roll_image`).
+    """
+    ax = _axes(ax)
+    sounding, onsets = np.asarray(sounding, dtype=bool), np.asarray(onsets, dtype=bool)
+    if sounding.ndim == 3:
+        steps_per_bar = sounding.shape[1] if steps_per_bar is None else steps_per_bar
+        sounding, onsets = sounding.reshape(-1, sounding.shape[-1]), onsets.reshape(-1, onsets.shape[-1])
+    if sounding.shape != onsets.shape or sounding.ndim != 2:
+        raise ValueError(f"sounding and onsets must both be (steps, pitches), got {sounding.shape} and {onsets.shape}")
+    roll_image(sounding, ax=ax, lowest_pitch=lowest_pitch, steps_per_bar=steps_per_bar, title=title)
+    step, row = np.nonzero(onsets & sounding)
+    return ax.scatter(step + 0.5, row + lowest_pitch, marker="|", s=60, color="black", linewidths=1.5,
+                      label="note start")
 
 
 def pitch_histogram(pitches: np.ndarray, *, ax=None, title: str = "Pitch distribution"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -376,3 +377,202 @@ def test_generated_midi_reads_back_with_one_note_per_run(trained, tmp_path):
     assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
     sampled = gt.generate_midi(bundle, tmp_path / "bern", n=1, seed=3, bernoulli=True)
     assert read_midi(sampled[0]).tracks
+
+
+# ----------------------------------------------------------------------------- the recipe's levers
+
+RECIPE = config_for("tiny", epochs=2, onsets=True, monophonic_melody=True, straight_through=True,
+                    temporal_network="gru", ema_decay=0.9, critic_filters=(16, 16, 16, 16))
+
+
+def toy_phrases_with_onsets(n: int = 64, seed: int = 0) -> np.ndarray:
+    """:func:`toy_phrases` with an onset channel per track (a run of a pitch starts a note)."""
+    sounding = toy_phrases(n, seed)
+    flat = sounding.reshape(n, -1, *sounding.shape[3:])
+    before = np.concatenate([np.zeros_like(flat[:, :1]), flat[:, :-1]], axis=1)
+    onsets = (flat & ~before).reshape(sounding.shape)
+    return np.concatenate([sounding, onsets], axis=-1)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"architecture": "dense", "onsets": True, "generator_filters": (8,), "critic_filters": (8,)}, "conv"),
+        ({"ema_decay": 1.0}, "ema_decay"),
+        ({"temporal_network": "lstm"}, "temporal_network"),
+        ({"critic_filters": (8, 8, 8, 8), "n_bars": 6}, "multiple of 4"),
+        ({"onsets": 1}, "onsets"),
+        ({"hop_bars": 0}, "hop_bars"),
+    ],
+)
+def test_recipe_options_are_validated(changes, message):
+    with pytest.raises(ValueError, match=message):
+        config_for("tiny", **changes)
+
+
+def test_recipe_generator_writes_a_monophonic_melody_and_onsets():
+    assert RECIPE.phrase_shape == (4, 16, 84, 4) and RECIPE.n_channels == 4
+    generator = build_generator(RECIPE)
+    names = {layer.name for layer in generator.layers}
+    assert {"temporal", "melody_softmax", "melody_rest", "onset_up", "pitch_up"} <= names
+    assert isinstance(generator.get_layer("temporal"), keras.layers.GRU)
+    assert "group_conv" in {layer.name for layer in build_critic(RECIPE).layers}
+    gan = MusicGAN(generator, build_critic(RECIPE), RECIPE)
+    probabilities = gan.generate(3, seed=1)
+    assert probabilities.shape == (3, *RECIPE.phrase_shape)
+    melody = probabilities[..., 0].sum(axis=-1)  # the pitches' share of each step's softmax
+    assert (melody <= 1 + 1e-5).all() and (melody > 0).all()
+    notes = gt.harden(probabilities, RECIPE)
+    assert notes.dtype == bool and notes[..., 0].sum(axis=-1).max() <= 1
+    assert not (notes[..., 2:] & ~notes[..., :2]).any()  # an onset only where the cell sounds
+
+
+def test_harden_takes_the_most_likely_pitch_or_a_rest():
+    probabilities = np.zeros((1, 1, 3, 84, 4), dtype=np.float32)
+    probabilities[0, 0, 0, 10, 0] = 0.4  # rest 0.6 - 0.1 below it: the rest wins
+    probabilities[0, 0, 0, 11, 0] = 0.1
+    probabilities[0, 0, 1, 10, 0] = 0.3  # rest 0.3 - 0.3 + 0.4: pitch 12 wins
+    probabilities[0, 0, 1, 12, 0] = 0.4
+    probabilities[0, 0, :, 5, 1] = 0.9  # chords: a sigmoid cell
+    probabilities[0, 0, :, 5, 3] = [0.9, 0.1, 0.9]  # its onsets
+    probabilities[0, 0, :, 12, 2] = 0.9
+    notes = gt.harden(probabilities, RECIPE)
+    assert not notes[0, 0, 0, :, 0].any()
+    assert np.flatnonzero(notes[0, 0, 1, :, 0]).tolist() == [12]
+    assert notes[0, 0, :, 5, 1].all() and notes[0, 0, :, 5, 3].tolist() == [True, False, True]
+    assert np.flatnonzero(notes[0, 0, :, 12, 2]).tolist() == [1]  # onsets of silent cells are dropped
+    drawn = [gt.harden(probabilities, RECIPE, bernoulli=True, seed=s)[..., 0].sum(axis=-1).max() for s in range(5)]
+    assert max(drawn) <= 1
+    same = gt.harden(probabilities, RECIPE, bernoulli=True, seed=3)
+    np.testing.assert_array_equal(same, gt.harden(probabilities, RECIPE, bernoulli=True, seed=3))
+
+
+def test_the_critic_sees_binary_notes_and_the_generator_still_gets_gradients():
+    tf = pytest.importorskip("tensorflow")
+    gan = MusicGAN.from_config_object(RECIPE)
+    z, z_bars = gan.sample_latents(2, seed=0)
+    with tf.GradientTape() as tape:
+        shown = gan._as_critic_input(gan.generator([z, z_bars], training=True))
+        score = keras.ops.mean(gan.critic(shown))
+    values = np.unique(keras.ops.convert_to_numpy(shown))
+    assert set(values.tolist()) <= {0.0, 1.0}
+    grads = tape.gradient(score, gan.generator.trainable_variables)
+    assert all(g is not None for g in grads)
+    assert sum(float(np.abs(keras.ops.convert_to_numpy(g)).sum()) for g in grads) > 0
+
+
+def test_the_weight_average_follows_the_generator_and_is_what_generates():
+    gan = MusicGAN.from_config_object(RECIPE)
+    gan.compile()
+    before = [w.copy() for w in gan.generator.get_weights()]
+    gan.train_step(keras.ops.convert_to_tensor(toy_phrases_with_onsets(RECIPE.phrases_per_step), "float32"))
+    after = gan.generator.get_weights()
+    for average, old, new in zip(gan.ema_generator.get_weights(), before, after):
+        np.testing.assert_allclose(average, 0.9 * old + 0.1 * new, rtol=1e-5, atol=1e-6)
+    assert gan.sampler is gan.ema_generator
+    assert any(not np.allclose(a, b) for a, b in zip(before, after))
+
+
+@pytest.fixture(scope="module")
+def recipe_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gan_recipe_run")
+    return out, gt.train(RECIPE, toy_phrases_with_onsets(), out_dir=out, verbose=0)
+
+
+def test_the_recipe_resumes_exactly_with_its_weight_average(recipe_run, tmp_path):
+    _, whole = recipe_run
+    with pytest.raises(_Interrupt):
+        gt.train(RECIPE, toy_phrases_with_onsets(), out_dir=tmp_path, verbose=0, callbacks=[_StopAtEpoch(1)])
+    resumed = gt.train(RECIPE, toy_phrases_with_onsets(), out_dir=tmp_path, verbose=0)
+    assert resumed.history["session"] == [0, 1]
+    for a, b in zip(resumed.gan.ema_generator.get_weights(), whole.gan.ema_generator.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_recipe_bundle_saves_the_average_and_decodes_onsets(recipe_run, tmp_path):
+    _, result = recipe_run
+    path = gt.save_bundle(tmp_path / "bundle", gan=result.gan, encoding=PianoRollEncoding(),
+                          data_info={"dataset": "toy", "data_hash": "x"})
+    bundle = gt.load_bundle(path)
+    for a, b in zip(bundle.generator.get_weights(), result.gan.ema_generator.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(bundle.generate(2, seed=4), result.gan.generate(2, seed=4), atol=1e-6)
+    tunes = gt.generate_tunes(bundle, n=2, seed=4, phrases_per_piece=2)
+    notes = gt.harden(bundle.generate(4, seed=4), bundle.config)
+    for tune, pair in zip(tunes, notes.reshape(2, 2, *notes.shape[1:])):
+        roll = pair.reshape(-1, 84, 4)
+        again = PianoRollEncoding().encode(tune, onsets=True, n_steps=len(roll))
+        np.testing.assert_array_equal(again[..., :2], roll[..., :2])  # the sounding cells survive
+        sounding = roll[..., :2]
+        before = np.concatenate([np.zeros_like(sounding[:1]), sounding[:-1]])
+        # a note starts where a cell begins to sound or where the generator wrote an onset
+        np.testing.assert_array_equal(again[..., 2:], sounding & (~before | roll[..., 2:]))
+
+
+# ----------------------------------------------------------------------------- generation-only and reference bundles
+
+
+def test_a_generation_only_reference_loads_by_name_and_generates(recipe_run, tmp_path):
+    from musiclib.lm.bundle import BundleError
+    from musiclib.lm.reference import load_reference as load_token_reference
+
+    _, result = recipe_run
+    split = tmp_path / "split.json"
+    split.write_text('{"format": "musiclib-split-v1", "train": [], "valid": [], "test": []}')
+    full = gt.save_bundle(tmp_path / "full", gan=result.gan, encoding=PianoRollEncoding(),
+                          data_info={"dataset": "toy", "data_hash": "abc"}, split_path=split)
+    root = tmp_path / "reference"
+    folder = gt.export_reference(full, "toy-gan", command="benchmarks/gan_recipe.py --export toy-gan", root=root)
+    assert not (folder / gt.CRITIC_FILE).exists() and (folder / gt.SPLIT_FILE).is_file()
+    with zipfile.ZipFile(folder / gt.GENERATOR_FILE) as archive:
+        assert all(m.compress_type == zipfile.ZIP_DEFLATED for m in archive.infolist())
+    bundle = gt.load_reference("toy-gan", root=root)
+    assert bundle.critic is None and bundle.split_path == folder / gt.SPLIT_FILE
+    np.testing.assert_allclose(bundle.generate(2, seed=5), result.gan.generate(2, seed=5), atol=1e-6)
+    with pytest.raises(gt.GANBundleError, match="generation-only"):
+        bundle.gan  # noqa: B018 - cannot train without a critic
+    with pytest.raises(BundleError, match="ml.gan.load_reference"):
+        load_token_reference("toy-gan", root=root)
+    record = json.loads((folder / "reference.json").read_text())
+    (folder / "reference.json").write_text(json.dumps({**record, "data_hash": "other"}))
+    with pytest.raises(gt.GANBundleError, match="other training data"):
+        gt.load_reference("toy-gan", root=root)
+
+
+def test_musiclib_generate_takes_a_gan_bundle(recipe_run, tmp_path):
+    from musiclib import cli
+
+    _, result = recipe_run
+    generator = keras.models.clone_model(result.gan.sampler)
+    generator.set_weights(result.gan.sampler.get_weights())
+    rest = generator.get_layer("melody_rest")
+    rest.set_weights([rest.get_weights()[0], np.full_like(rest.get_weights()[1], -20.0)])  # a melody always sounds
+    path = gt.save_bundle(tmp_path / "bundle", generator=generator, critic=result.gan.critic, config=RECIPE,
+                          encoding=PianoRollEncoding(), data_info={"dataset": "toy", "data_hash": "abc"})
+    out = tmp_path / "midi"
+    assert cli.main(["generate", "--bundle", str(path), "-n", "3", "--bars", "6", "--out", str(out)]) == 0
+    files = sorted(out.glob("*.mid"))
+    assert [f.name for f in files] == ["gan_s0_000.mid", "gan_s0_001.mid", "gan_s0_002.mid"]
+    for file in files:  # two 4-bar phrases, cut to 6 bars of 4 quarters
+        ends = [float((t.notes["start"] + t.notes["duration"]).max()) for t in read_midi(file).tracks if len(t.notes)]
+        assert 20 < max(ends) <= 24
+    assert cli.main(["generate", "--bundle", str(path), "--primer", str(files[0]), "--out", str(out)]) == 2
+
+
+def test_the_critic_interval_view_reads_pitch_differences_of_the_melody():
+    config = RECIPE.replace(critic_intervals=True)
+    critic = build_critic(config)
+    view = keras.Model(critic.inputs, critic.get_layer("melody_intervals").output)
+    phrase = np.zeros((1, *config.phrase_shape), dtype=np.float32)
+    pitches = [40, 40, 43, 47, 45, 40, 52, 50] * 8  # one melody note per step, 64 steps
+    for step, pitch in enumerate(pitches):
+        phrase[0, step // 16, step % 16, pitch, 0] = 1.0
+    phrase[..., 1] = 1.0  # chords everywhere: the view must ignore them
+    out = keras.ops.convert_to_numpy(view(phrase))[0]  # (time, readouts * (1 + lags))
+    kernel = critic.get_layer("melody_height").get_weights()[0]  # (pitches, readouts)
+    height = kernel[pitches]
+    readouts = kernel.shape[1]
+    np.testing.assert_allclose(out[:, :readouts], height, atol=1e-5)
+    for index, lag in enumerate((1, 2, 4, 8), start=1):
+        earlier = np.concatenate([np.zeros((lag, readouts)), height[:-lag]])
+        np.testing.assert_allclose(out[:, index * readouts : (index + 1) * readouts], height - earlier, atol=1e-5)

@@ -171,3 +171,65 @@ def test_nottingham_rolls():
         assert phrases.shape[1:] == (4, 16, 84, 2)
         total += len(phrases)
     assert total > 0
+
+
+# ----------------------------------------------------------------------------- onsets
+
+
+def test_onset_channels_keep_repeated_notes_apart():
+    # two repeated C4 quarters, then a held D4 half note; chords: one held C3
+    tune = tune_of([[(0.0, 1.0, 60), (1.0, 1.0, 60), (2.0, 2.0, 62)], [(0.0, 4.0, 48)]])
+    plain = ROLL.encode(tune)
+    with_onsets = ROLL.encode(tune, onsets=True)
+    assert with_onsets.shape == (16, 84, 4)
+    np.testing.assert_array_equal(with_onsets[..., :2], plain)
+    assert np.flatnonzero(with_onsets[:, 60 - 24, 2]).tolist() == [0, 4]
+    assert np.flatnonzero(with_onsets[:, 48 - 24, 3]).tolist() == [0]
+    merged = ROLL.decode(plain).tracks[0].notes
+    assert merged["duration"].tolist() == [2.0, 2.0]  # without onsets the two Cs merge
+    kept = ROLL.decode(with_onsets).tracks[0].notes
+    assert kept["start"].tolist() == [0.0, 1.0, 2.0] and kept["duration"].tolist() == [1.0, 1.0, 2.0]
+
+
+@FAST
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.integers(0, 60), st.integers(1, 12), st.integers(24, 107)),
+            max_size=20,
+        ),
+        min_size=1,
+        max_size=2,
+    )
+)
+def test_rolls_with_onsets_round_trip_exactly(rows):
+    # notes on the step grid that never overlap a note of their own pitch
+    tracks = []
+    for track in rows:
+        free: dict[int, int] = {}
+        kept = []
+        for start, length, pitch in sorted(track):
+            if start >= free.get(pitch, 0):
+                kept.append((start / 4, length / 4, pitch))
+                free[pitch] = start + length
+        tracks.append(kept)
+    tune = tune_of(tracks)
+    roll = ROLL.encode(tune, onsets=True, n_steps=80)
+    again = ROLL.encode(ROLL.decode(roll), onsets=True, n_steps=80)
+    np.testing.assert_array_equal(again, roll)
+
+
+def test_an_onset_on_a_silent_cell_is_ignored():
+    roll = np.zeros((8, 84, 4), dtype=bool)
+    roll[0:4, 30, 0] = True
+    roll[6, 31, 2] = True  # onset without sound
+    notes = ROLL.decode(roll).tracks[0].notes
+    assert notes["pitch"].tolist() == [54] and notes["duration"].tolist() == [1.0]
+
+
+def test_bars_with_onsets_double_the_channels():
+    tune = tune_of([[(float(i), 1.0, 60) for i in range(16)], [(0.0, 16.0, 48)]])
+    phrases = ROLL.bars(tune, bars_per_sample=2, onsets=True)
+    assert phrases.shape == (3, 2, 16, 84, 4)
+    assert phrases[0, 0, :, 36, 2].sum() == 4  # one onset per beat
+    assert ROLL.bars(tune_of([[]]), bars_per_sample=2, onsets=True).shape == (0, 2, 16, 84, 4)

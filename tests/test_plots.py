@@ -33,3 +33,18 @@ def test_self_similarity_numbers_bars_from_one():
     with pytest.raises(ValueError, match="square"):
         plots.self_similarity(np.ones(3), ax=ax)
     plt.close(fig)
+
+
+def test_onset_roll_marks_each_note_start_once():
+    sounding = np.zeros((2, 16, 12), dtype=bool)
+    onsets = np.zeros_like(sounding)
+    sounding[0, :8, 4] = True  # two repeated notes of one pitch...
+    onsets[0, [0, 4], 4] = True
+    onsets[1, 3, 5] = True  # ...and an onset on a silent cell, which is not drawn
+    fig, ax = plt.subplots()
+    artist = plots.onset_roll(sounding, onsets, ax=ax, lowest_pitch=60, title="melody")
+    np.testing.assert_allclose(artist.get_offsets(), [[0.5, 64], [4.5, 64]])
+    assert ax.get_title() == "melody" and len(ax.lines) == 3  # bar lines at 0, 16 and 32
+    with pytest.raises(ValueError, match="both be"):
+        plots.onset_roll(sounding[0], onsets[0, :, :3], ax=ax)
+    plt.close(fig)

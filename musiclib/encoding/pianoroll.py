@@ -4,8 +4,14 @@ A roll is a boolean array of shape ``(n_steps, n_pitches, n_tracks)``; cell
 ``[t, p, k]`` is on when a note of pitch ``lowest_pitch + p`` in track ``k`` sounds
 during step ``t``. Kept: onsets and ends on the step grid (a sixteenth by default),
 pitch and track. Lost: velocity, tempo, key, meter, notes outside the pitch range,
-and the boundary between two repeated notes of one pitch (they merge into one long
-note, as in every piano roll), and silence after the last note (pass ``n_steps``).
+and silence after the last note (pass ``n_steps``).
+
+Onsets: a plain roll merges two repeated notes of one pitch into one long note. With
+``onsets=True``, :meth:`PianoRollEncoding.encode` and :meth:`PianoRollEncoding.bars`
+append one *onset* channel per track (cell ``[t, p, n_tracks + k]`` is on when a note
+of track ``k`` starts at step ``t``), so repeated and held notes differ, and
+:meth:`PianoRollEncoding.decode` takes such a roll back exactly (MuseGAN's onset
+streams; the GAN's ``onsets`` option).
 """
 
 from __future__ import annotations
@@ -90,7 +96,7 @@ class PianoRollEncoding(ConfigMixin):
 
     # ------------------------------------------------------------------ encoding
 
-    def encode(self, tune: Tune, *, n_steps: int | None = None) -> np.ndarray:
+    def encode(self, tune: Tune, *, n_steps: int | None = None, onsets: bool = False) -> np.ndarray:
         """The roll of ``tune``: a note covers steps ``[round(start), round(end))``, at least one.
 
         Parameters
@@ -100,11 +106,15 @@ class PianoRollEncoding(ConfigMixin):
         n_steps
             Length of the roll; notes past it are cut. Default: up to the end of the
             last note (a tune does not record silence after it).
+        onsets
+            Also return the onset channels: cell ``[t, p, n_tracks + k]`` is on when a
+            note of pitch row ``p`` in track ``k`` starts at step ``t``.
 
         Returns
         -------
         numpy.ndarray
-            ``bool``, shape ``(n_steps, n_pitches, n_tracks)``.
+            ``bool``, shape ``(n_steps, n_pitches, n_tracks)``, or
+            ``(n_steps, n_pitches, 2 * n_tracks)`` with ``onsets``.
         """
         spq = self.steps_per_quarter
         track, notes, _ = gather_notes(tune, self.n_tracks)
@@ -123,10 +133,12 @@ class PianoRollEncoding(ConfigMixin):
             row, track = row[inside], track[inside]
         shape = (n_steps + 1, self.n_pitches, self.n_tracks)
         size = int(np.prod(shape))
-        change = np.bincount(np.ravel_multi_index((onset, row, track), shape), minlength=size) - np.bincount(
-            np.ravel_multi_index((end, row, track), shape), minlength=size
-        )
-        return np.cumsum(change.reshape(shape)[:-1], axis=0) > 0
+        starts = np.bincount(np.ravel_multi_index((onset, row, track), shape), minlength=size)
+        change = starts - np.bincount(np.ravel_multi_index((end, row, track), shape), minlength=size)
+        sounding = np.cumsum(change.reshape(shape)[:-1], axis=0) > 0
+        if not onsets:
+            return sounding
+        return np.concatenate([sounding, starts.reshape(shape)[:-1] > 0], axis=-1)
 
     # ------------------------------------------------------------------ decoding
 
@@ -145,7 +157,10 @@ class PianoRollEncoding(ConfigMixin):
         roll
             ``(steps, pitches, tracks)`` or ``(bars, steps_per_bar, pitches, tracks)``
             (bars are joined in order); ``bool``, or numbers compared with
-            ``threshold`` (a cell is on when ``> threshold``).
+            ``threshold`` (a cell is on when ``> threshold``). With ``2 * n_tracks``
+            channels, the second half are onsets (see :meth:`encode`): a sounding cell
+            whose onset is on starts a new note even if the pitch sounded one step
+            earlier (an onset on a silent cell is ignored).
         qpm, time_signature
             Tempo and meter of the result.
         threshold
@@ -156,7 +171,9 @@ class PianoRollEncoding(ConfigMixin):
         Tune
             ``n_tracks`` tracks (empty ones included); ``encode(decode(roll),
             n_steps=len(roll))`` equals a boolean ``roll`` exactly (and so does
-            ``encode(decode(roll))`` when the last step sounds).
+            ``encode(decode(roll))`` when the last step sounds); likewise with
+            ``onsets=True`` for a roll with onset channels whose onsets all sound and
+            include the first step of every run.
 
         Raises
         ------
@@ -170,16 +187,26 @@ class PianoRollEncoding(ConfigMixin):
         roll = np.asarray(roll)
         if roll.ndim == _BARRED_ROLL_DIMS:
             roll = roll.reshape(-1, *roll.shape[2:])
-        if roll.ndim != _ROLL_DIMS or roll.shape[1:] != (self.n_pitches, self.n_tracks):
+        channels = (self.n_tracks, 2 * self.n_tracks)
+        if roll.ndim != _ROLL_DIMS or roll.shape[1] != self.n_pitches or roll.shape[2] not in channels:
             raise ValueError(
                 f"roll must have shape (steps, {self.n_pitches}, {self.n_tracks}) or "
-                f"(bars, steps_per_bar, {self.n_pitches}, {self.n_tracks}), got {roll.shape}"
+                f"(bars, steps_per_bar, {self.n_pitches}, {self.n_tracks}) ({2 * self.n_tracks} channels "
+                f"with onsets), got {roll.shape}"
             )
-        active = roll if roll.dtype == bool else roll > threshold
-        by_track = np.transpose(active, (2, 1, 0)).astype(np.int8)  # (track, pitch, step)
-        change = np.diff(by_track, axis=2, prepend=0, append=0)
-        k_on, p_on, t_on = np.nonzero(change == 1)
-        _, _, t_off = np.nonzero(change == -1)  # same (track, pitch) order, so pairs line up
+        cells = roll if roll.dtype == bool else roll > threshold
+        active = np.transpose(cells[..., : self.n_tracks], (2, 1, 0))  # (track, pitch, step)
+        before = np.pad(active, ((0, 0), (0, 0), (1, 0)))[..., :-1]
+        start = active & ~before
+        if roll.shape[2] == 2 * self.n_tracks:
+            start |= active & np.transpose(cells[..., self.n_tracks :], (2, 1, 0))
+        # a note ends after step t when t sounds and t + 1 is silent or starts a new note
+        after_active = np.pad(active, ((0, 0), (0, 0), (0, 1)))[..., 1:]
+        after_start = np.pad(start, ((0, 0), (0, 0), (0, 1)))[..., 1:]
+        stop = active & (~after_active | after_start)
+        k_on, p_on, t_on = np.nonzero(start)
+        _, _, t_last = np.nonzero(stop)  # same (track, pitch) order, so pairs line up
+        t_off = t_last + 1
         spq = self.steps_per_quarter
         tracks = []
         for index, name in enumerate(track_names(self.n_tracks)):
@@ -202,24 +229,28 @@ class PianoRollEncoding(ConfigMixin):
         bars_per_sample: int = 4,
         hop_bars: int = 1,
         meter: tuple[int, int] = (4, 4),
+        onsets: bool = False,
     ) -> np.ndarray:
         """Phrases of consecutive whole bars in ``meter``, cut on the tune's bar lines.
 
         Bars are laid from 0 by the tune's meter map (a meter change inside a bar
         takes effect at the next bar line); only runs of consecutive bars in exactly
-        ``meter`` are used, with a phrase starting every ``hop_bars`` bars.
+        ``meter`` are used, with a phrase starting every ``hop_bars`` bars. ``onsets``
+        appends the onset channels (see :meth:`encode`).
 
         Returns
         -------
         numpy.ndarray
             ``bool``, shape ``(n_samples, bars_per_sample, steps_per_bar, n_pitches,
-            n_tracks)``; ``n_samples`` is 0 when no phrase fits.
+            n_tracks)`` (``2 * n_tracks`` channels with ``onsets``); ``n_samples`` is 0
+            when no phrase fits.
         """
         owner = type(self).__name__ + ".bars"
         check_int(owner, "bars_per_sample", bars_per_sample, minimum=1)
         check_int(owner, "hop_bars", hop_bars, minimum=1)
         bar_steps = self.steps_per_bar(meter)
-        empty = np.zeros((0, bars_per_sample, bar_steps, self.n_pitches, self.n_tracks), dtype=bool)
+        channels = self.n_tracks * (2 if onsets else 1)
+        empty = np.zeros((0, bars_per_sample, bar_steps, self.n_pitches, channels), dtype=bool)
         signatures = signatures_or_default(tune)
         starts, which = bar_lines(
             [s.time for s in signatures], [s.bar_length for s in signatures], tune.end
@@ -240,6 +271,6 @@ class PianoRollEncoding(ConfigMixin):
         if not len(first):
             return empty
         bar_start = to_steps(starts[selected], self.steps_per_quarter)
-        roll = self.encode(tune, n_steps=int(bar_start.max()) + bar_steps)
+        roll = self.encode(tune, n_steps=int(bar_start.max()) + bar_steps, onsets=onsets)
         per_bar = roll[bar_start[:, None] + np.arange(bar_steps)]  # (bars, steps, pitches, tracks)
         return per_bar[first[:, None] + np.arange(bars_per_sample)]

@@ -39,10 +39,11 @@ def gan_set(
 ) -> list[Tune]:
     """``n`` pieces from a GAN bundle, each ``phrases_per_piece`` generated phrases played in a row.
 
-    The GAN makes fixed-length phrases (4 bars for the default preset); joining
-    independently sampled phrases gives pieces as long as the other sets' (16 bars
-    for 4 phrases). Cells are on above ``threshold``. See
-    :func:`musiclib.gan.training.generate_gan_tunes`.
+    The GAN makes fixed-length phrases (16 bars for the default preset, 4 for the
+    ``roll`` and ``paper`` baselines); joining independently sampled phrases gives
+    pieces as long as the other sets' (16 bars from four 4-bar phrases). Cells are on
+    above ``threshold`` (a monophonic melody takes its most likely pitch). See
+    :func:`musiclib.gan.bundle.generate_tunes`.
     """
     from musiclib.gan.bundle import generate_tunes
 
@@ -83,7 +84,7 @@ def model_sets(
     seeds
         One set per seed for every row.
     n_bars
-        Bars per piece (GAN: ``n_bars // 4`` four-bar phrases, at least one).
+        Bars per piece (GAN: as many of its phrases in a row as fit, at least one).
     top_p
         Nucleus sampling for the LSTM and the Markov chain.
     temperature, constrained
@@ -116,7 +117,8 @@ def model_sets(
             makers[name] = lambda seed, bundle=bundle: lstm_set(bundle, n, seed=seed, n_bars=n_bars, top_p=top_p,
                                                                 temperature=temperature, constrained=constrained)
     if gan is not None:
-        makers["GAN"] = lambda seed: gan_set(gan, n, seed=seed, phrases_per_piece=max(n_bars // 4, 1))
+        per_piece = max(n_bars // gan.config.n_bars, 1)
+        makers["GAN"] = lambda seed: gan_set(gan, n, seed=seed, phrases_per_piece=per_piece)
     tokens = {"encoding": lstm.encoding, "vocab": lstm.vocab} if lstm is not None else {}
     makers["Markov"] = lambda seed: markov_set(training, n, seed=seed, n_bars=n_bars, top_p=top_p, **tokens)
     makers["uniform"] = lambda seed: uniform_set(shapes, n, seed=seed)

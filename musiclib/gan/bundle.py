@@ -1,6 +1,12 @@
 """GAN bundles (generator, critic, config, data fingerprint, metrics, history: loaded in Keras
 safe mode and checked before use) and generation from them as piano rolls, tunes and MIDI.
 
+A *generation-only* bundle leaves the critic out (a reference bundle is one: the
+generator's weights are all a learner needs to generate); it loads and generates like
+any other, and ``GANBundle.critic`` is None. A bundle may also hold the ``split.json``
+of the tunes it was trained on. Reference GAN bundles live beside the token models'
+under ``musiclib/reference/<name>/`` (:func:`export_reference`, :func:`load_reference`).
+
 A bundle from elsewhere is untrusted: a file that is a symbolic link leading out of the
 bundle folder, or a ``.keras`` file that holds a Lambda layer or a custom object, is
 refused with a :class:`GANBundleError` before Keras reads anything in it.
@@ -20,8 +26,8 @@ import numpy as np
 
 from musiclib._files import json_ready as _json_ready
 from musiclib._files import links_outside, read_json, write_json
-from musiclib._keras import load_checked_model, quiet_keras_saving
-from musiclib.gan.model import GANConfig, MusicGAN
+from musiclib._keras import deflate_keras_archive, load_checked_model, quiet_keras_saving
+from musiclib.gan.model import GANConfig, MusicGAN, generate_phrases, harden
 
 __all__ = [
     "GANBundle",
@@ -35,6 +41,10 @@ __all__ = [
     "GENERATOR_FILE",
     "CRITIC_FILE",
     "REQUIRED_FILES",
+    "SPLIT_FILE",
+    "is_gan_bundle",
+    "export_reference",
+    "load_reference",
 ]
 
 
@@ -44,8 +54,10 @@ CRITIC_FILE = "critic.keras"
 CONFIG_FILE = "config.json"
 DATA_FILE = "data.json"
 METRICS_FILE = "metrics.json"
-REQUIRED_FILES = (GENERATOR_FILE, CRITIC_FILE, CONFIG_FILE, DATA_FILE, METRICS_FILE, HISTORY_FILE)
-"""Files every GAN bundle has."""
+SPLIT_FILE = "split.json"
+REQUIRED_FILES = (GENERATOR_FILE, CONFIG_FILE, DATA_FILE, METRICS_FILE, HISTORY_FILE)
+"""Files every GAN bundle has (``critic.keras`` and ``split.json`` are optional)."""
+_BUNDLE_FILES = (*REQUIRED_FILES, CRITIC_FILE, SPLIT_FILE)
 BUNDLE_FORMAT = 1
 _KIND = "musiclib.gan_bundle"
 _MODEL_TYPE = "gan"
@@ -53,9 +65,20 @@ _DATA_KEYS = ("data_hash", "dataset")
 
 
 def binarize(
-    probabilities: np.ndarray, *, threshold: float = 0.5, bernoulli: bool = False, seed: int = 0
+    probabilities: np.ndarray,
+    *,
+    config: GANConfig | None = None,
+    threshold: float = 0.5,
+    bernoulli: bool = False,
+    seed: int = 0,
 ) -> np.ndarray:
-    """Boolean rolls from on-probabilities: ``> threshold``, or Bernoulli draws (seeded)."""
+    """Boolean rolls from on-probabilities: ``> threshold``, or Bernoulli draws (seeded).
+
+    With ``config``, its monophonic melody and onset channels are decoded by its rules
+    (:func:`musiclib.gan.model.harden`).
+    """
+    if config is not None:
+        return harden(probabilities, config, threshold=threshold, bernoulli=bernoulli, seed=seed)
     probabilities = np.asarray(probabilities, dtype=np.float32)
     if bernoulli:
         return np.random.default_rng(seed).random(probabilities.shape, dtype=np.float32) < probabilities
@@ -72,22 +95,26 @@ class GANBundle:
 
     path: Path
     generator: Any
-    critic: Any
+    critic: Any  # None in a generation-only bundle
     config: GANConfig
     encoding: Any
     meter: tuple[int, int]
     data_info: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
     history: dict[str, Any] = field(default_factory=dict)
+    split_path: Path | None = None
 
     @functools.cached_property
     def gan(self) -> MusicGAN:
-        """The networks wrapped in a :class:`MusicGAN` (for :meth:`MusicGAN.generate`)."""
-        return MusicGAN(self.generator, self.critic, self.config)
+        """The networks wrapped in a :class:`MusicGAN` (to train further or score phrases)."""
+        if self.critic is None:
+            raise GANBundleError(f"{self.path} is a generation-only bundle (no {CRITIC_FILE}): it cannot train")
+        # the saved generator already is the weight average: no second copy to keep
+        return MusicGAN(self.generator, self.critic, self.config.replace(ema_decay=0.0))
 
     def generate(self, n: int, *, seed: int) -> np.ndarray:
         """``n`` phrases of on-probabilities (see :meth:`MusicGAN.generate`)."""
-        return self.gan.generate(n, seed=seed)
+        return generate_phrases(self.generator, self.config, n, seed=seed)
 
 
 def _encoding_dict(encoding: Any) -> dict[str, Any]:
@@ -146,6 +173,8 @@ def _check_networks(generator: Any, critic: Any, config: GANConfig, where: str) 
             f"{where}: the generator outputs {got_output} but the config's phrase shape is {phrase}; "
             "the config does not belong to these weights"
         )
+    if critic is None:
+        return
     got_critic_in, got_critic_out = _shape(critic.inputs[0]), _shape(critic.outputs[0])
     if got_critic_in != phrase or got_critic_out != (None, 1):
         raise GANBundleError(
@@ -206,6 +235,9 @@ def save_bundle(
     meter: tuple[int, int] = (4, 4),
     metrics: Mapping[str, Any] | None = None,
     history: Mapping[str, Any] | None = None,
+    with_critic: bool = True,
+    split_path: str | os.PathLike | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a GAN bundle folder atomically.
 
@@ -224,6 +256,12 @@ def save_bundle(
         The meter of the phrases (``(4, 4)``).
     metrics, history
         JSON-able results (``metrics_table``) and the training history.
+    with_critic
+        False writes a generation-only bundle (no ``critic.keras``).
+    split_path
+        The ``split.json`` of the tunes the phrases came from, copied into the bundle.
+    extra
+        More JSON files to write: file name -> JSON-able content (``reference.json``).
 
     Raises
     ------
@@ -233,9 +271,14 @@ def save_bundle(
     """
     path = Path(path)
     if gan is not None:
-        generator, critic, config = gan.generator, gan.critic, gan.config
-    if generator is None or critic is None or not isinstance(config, GANConfig):
+        generator, critic, config = gan.sampler, gan.critic, gan.config
+    if not with_critic:
+        critic = None
+    if generator is None or (with_critic and critic is None) or not isinstance(config, GANConfig):
         raise GANBundleError("give gan=, or generator=, critic= and config= (a GANConfig)")
+    for name in extra or {}:
+        if name in _BUNDLE_FILES or Path(name).name != name or not name.endswith(".json"):
+            raise GANBundleError(f"extra file {name!r} must be a new .json file name inside the bundle")
     meter = tuple(int(v) for v in meter)
     encoding_data = _encoding_dict(encoding)
     parsed = _parse_encoding(encoding_data, "encoding")
@@ -252,7 +295,10 @@ def save_bundle(
     try:
         with quiet_keras_saving():
             generator.save(staging / GENERATOR_FILE)
-            critic.save(staging / CRITIC_FILE)
+            if critic is not None:
+                critic.save(staging / CRITIC_FILE)
+        if split_path is not None:
+            shutil.copyfile(split_path, staging / SPLIT_FILE)
         write_json(
             staging / CONFIG_FILE,
             {
@@ -267,6 +313,9 @@ def save_bundle(
         write_json(staging / DATA_FILE, _json_ready(data))
         write_json(staging / METRICS_FILE, _json_ready(dict(metrics or {})))
         write_json(staging / HISTORY_FILE, _json_ready(dict(history or {})))
+        for name, content in (extra or {}).items():
+            write_json(staging / name, _json_ready(content))
+        staging.chmod(0o755)  # mkdtemp made it private; a bundle is read by every user
         _swap_into_place(staging, path)
     finally:
         if staging.exists():
@@ -283,7 +332,7 @@ def _read_json_file(path: Path) -> Any:
 
 def _refuse_outside_links(path: Path) -> None:
     """Raise GANBundleError if a bundle file is a symbolic link that leads out of the bundle folder."""
-    for name, target in links_outside(path, REQUIRED_FILES).items():
+    for name, target in links_outside(path, _BUNDLE_FILES).items():
         raise GANBundleError(
             f"{path / name} is a symbolic link to {target}, outside the bundle folder; a GAN bundle must "
             "hold its own files (copy the file into the bundle instead of linking it)"
@@ -318,7 +367,8 @@ def load_bundle(path: str | os.PathLike) -> GANBundle:
     if missing:
         raise GANBundleError(
             f"{path} is not a complete GAN bundle: missing {', '.join(missing)} "
-            f"(a GAN bundle holds {', '.join(REQUIRED_FILES)}); save it again with save_bundle"
+            f"(a GAN bundle holds {', '.join(REQUIRED_FILES)}, and optionally {CRITIC_FILE}); "
+            "save it again with save_bundle"
         )
     raw = _read_json_file(path / CONFIG_FILE)
     if not isinstance(raw, dict) or raw.get("kind") != _KIND:
@@ -340,8 +390,8 @@ def load_bundle(path: str | os.PathLike) -> GANBundle:
     meter = _meter(raw["meter"], where)
     _check_encoding(encoding, config, meter, where)
 
-    generator, critic = (load_checked_model(path / name, error=GANBundleError)
-                         for name in (GENERATOR_FILE, CRITIC_FILE))
+    generator = load_checked_model(path / GENERATOR_FILE, error=GANBundleError)
+    critic = load_checked_model(path / CRITIC_FILE, error=GANBundleError) if (path / CRITIC_FILE).is_file() else None
     _check_networks(generator, critic, config, str(path))
     data_info = _check_data_info(_read_json_file(path / DATA_FILE), str(path / DATA_FILE))
     return GANBundle(
@@ -354,6 +404,7 @@ def load_bundle(path: str | os.PathLike) -> GANBundle:
         data_info=data_info,
         metrics=_read_json_file(path / METRICS_FILE),
         history=_read_json_file(path / HISTORY_FILE),
+        split_path=path / SPLIT_FILE if (path / SPLIT_FILE).is_file() else None,
     )
 
 
@@ -426,7 +477,74 @@ def generate_tunes(
     if not isinstance(bundle, GANBundle):
         bundle = load_bundle(bundle)
     probabilities = bundle.generate(n * phrases_per_piece, seed=seed)
-    rolls = binarize(probabilities, threshold=threshold, bernoulli=bernoulli, seed=seed)
+    rolls = binarize(probabilities, config=bundle.config, threshold=threshold, bernoulli=bernoulli, seed=seed)
     rolls = rolls.reshape(n, phrases_per_piece * rolls.shape[1], *rolls.shape[2:])  # phrases one after another
     tempo = DEFAULT_QPM if qpm is None else qpm
     return [bundle.encoding.decode(roll, qpm=tempo, time_signature=bundle.meter) for roll in rolls]
+
+
+def is_gan_bundle(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a folder whose ``config.json`` says it is a GAN bundle."""
+    config = Path(path) / CONFIG_FILE
+    if not config.is_file():
+        return False
+    try:
+        return read_json(config).get("kind") == _KIND
+    except (ValueError, OSError, AttributeError, UnicodeDecodeError):
+        return False
+
+
+def export_reference(
+    bundle: GANBundle | str | os.PathLike,
+    name: str,
+    *,
+    command: str,
+    root: str | os.PathLike | None = None,
+    split_path: str | os.PathLike | None = None,
+    notes: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``bundle`` as reference GAN bundle ``name``: the generator's weights only (no
+    critic, no optimizer state), the split it was trained on and a ``reference.json``
+    with the data fingerprint and the exact command that made it.
+
+    ``root`` defaults to ``musiclib/reference``; ``split_path`` to the bundle's own.
+    """
+    from musiclib.lm.reference import _NAME, REFERENCE_DIR, REFERENCE_FILE
+
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise GANBundleError(f"{name!r} is not a reference bundle name (lower-case letters, digits and '-')")
+    if not isinstance(bundle, GANBundle):
+        bundle = load_bundle(bundle)
+    split = split_path if split_path is not None else bundle.split_path
+    if split is None:
+        raise GANBundleError("a reference GAN bundle records its training split: give split_path=")
+    record = {"name": name, "dataset": bundle.data_info["dataset"], "data_hash": bundle.data_info["data_hash"],
+              "command": command, **dict(notes or {})}
+    target = Path(root) if root is not None else REFERENCE_DIR
+    folder = save_bundle(target / name, generator=bundle.generator, config=bundle.config, encoding=bundle.encoding,
+                         data_info=bundle.data_info, meter=bundle.meter, metrics=bundle.metrics,
+                         history=bundle.history, with_critic=False, split_path=split,
+                         extra={REFERENCE_FILE: record})
+    deflate_keras_archive(folder / GENERATOR_FILE)  # the same bytes, about 9% smaller
+    return folder
+
+
+def load_reference(name: str, *, root: str | os.PathLike | None = None) -> GANBundle:
+    """Load reference GAN bundle ``name`` with every check of :func:`load_bundle`, and
+    check that its ``reference.json`` names it and records the bundle's training data."""
+    from musiclib.lm.bundle import BundleError
+    from musiclib.lm.reference import REFERENCE_FILE, reference_path
+
+    try:
+        folder = reference_path(name, root=root)
+    except BundleError as error:
+        raise GANBundleError(str(error)) from None
+    if not is_gan_bundle(folder):
+        raise GANBundleError(f"reference bundle {name!r} is not a GAN bundle")
+    record = _read_json_file(folder / REFERENCE_FILE)
+    if not isinstance(record, dict) or record.get("name") != name or "command" not in record:
+        raise GANBundleError(f"{folder / REFERENCE_FILE} does not describe reference bundle {name!r}")
+    bundle = load_bundle(folder)
+    if record.get("data_hash") != bundle.data_info.get("data_hash"):
+        raise GANBundleError(f"{folder / REFERENCE_FILE} names other training data than the bundle's {DATA_FILE}")
+    return bundle

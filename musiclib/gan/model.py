@@ -72,12 +72,16 @@ __all__ = [
     "ARCHITECTURES",
     "LOSSES",
     "NORMS",
+    "TEMPORAL_NETWORKS",
     "LOSS_NAMES",
     "config_for",
     "build_generator",
     "build_critic",
     "MusicGAN",
     "phrase_shape",
+    "harden",
+    "sample_latents",
+    "generate_phrases",
 ]
 
 ARCHITECTURES = ("conv", "dense")
@@ -87,6 +91,9 @@ LOSSES = ("wgan-gp", "gan")
 """``wgan-gp``: Wasserstein loss with gradient penalty; ``gan``: the original
 (non-saturating) GAN loss with binary cross-entropy on logits."""
 
+TEMPORAL_NETWORKS = ("dense", "gru")
+"""How the generator relates the bars of a phrase (see ``GANConfig.temporal_network``)."""
+
 NORMS = ("layer", "none")
 """Normalisation inside the networks (never batch norm: see the module notes)."""
 
@@ -95,6 +102,7 @@ LOSS_NAMES = ("d_loss", "g_loss", "gp", "real_score", "fake_score")
 
 _PITCHES_PER_OCTAVE = 12
 _COARSE_TIME = 4  # the generator starts from 4 coarse steps per bar and doubles twice
+_GROUP_BARS = 4  # bars per group in the critic's optional phrase layer
 _INIT_SEED_STRIDE = 1000
 _NOISE_DRAWS_PER_STEP = 1000  # > random draws in one train_step; keeps steps' noise apart
 _LEAKY_SLOPE = 0.2
@@ -134,6 +142,9 @@ class GANConfig:
         The phrase shape ``(n_bars, steps_per_bar, n_pitches, n_tracks)``; it must match
         the :class:`~musiclib.encoding.PianoRollEncoding` the data comes from (16 steps
         per 4/4 bar at 4 steps per quarter, 84 pitches, 2 tracks for Nottingham).
+    hop_bars
+        A training phrase starts every this many bars of a tune (1: every bar, so
+        phrases overlap; longer phrases can use a longer hop to keep an epoch short).
     latent_dim
         Size of the shared latent vector (one per phrase).
     bar_latent_dim
@@ -151,8 +162,10 @@ class GANConfig:
         transposed convolutions lay out (beats); 3 also mixes each step's neighbours,
         which measured on Nottingham smeared chord changes into one-step fragments.
     critic_filters
-        ``conv``: channels per step, per beat and per bar (3 numbers). ``dense``: units
-        of the hidden layers.
+        ``conv``: channels per step, per beat and per bar (3 numbers), and optionally
+        per four-bar group (a 4th number; ``n_bars`` a multiple of 4), so the critic
+        judges how bars relate inside a long phrase non-linearly. ``dense``: units of
+        the hidden layers.
     norm
         ``"layer"`` or ``"none"``: layer normalisation in both networks (off by default:
         on 2 CPU cores it made a training step several times slower).
@@ -167,6 +180,33 @@ class GANConfig:
         and pass its gradient straight through the threshold to the probabilities
         (BinaryMuseGAN's deterministic binary neurons with the straight-through
         estimator, Dong & Yang 2018). Otherwise the critic sees probabilities.
+    onsets
+        Give each track an *onset* channel (``phrase_shape`` then has ``2 * n_tracks``
+        channels: sounding cells, then note starts, the layout of
+        ``PianoRollEncoding.bars(onsets=True)``). The generator writes an onset
+        probability per cell and the critic sees ``onset * sounding``, so a repeated
+        note differs from a held one and note lengths are the generator's choice
+        rather than an accident of the threshold.
+    monophonic_melody
+        Track 0 sounds at most one pitch per step: a softmax over its pitches and a
+        rest, decoded by the most likely choice (and shown to the critic that way with
+        ``straight_through``), instead of an independent sigmoid per cell, which
+        stacks notes and scatters stray ones that make melodies leap.
+    critic_intervals
+        Give the critic a fourth view of the melody (track 0): a few learnt linear
+        read-outs of each step's pitch ("how high") and their differences 1, 2, 4 and 8
+        steps back, so leaps and contours are as easy to judge as they are to hear.
+        Its other views see one step's pitches at a time and then pool them, which
+        loses the interval between one beat's note and the next.
+    temporal_network
+        ``"dense"``: the shared vector -> one code per bar in one dense layer
+        (MuseGAN's temporal generator); ``"gru"``: a GRU runs over the bars (fed the
+        shared vector and each bar's own vector), so each bar's code depends on the
+        bars before it -- a phrase-level structure for long (8-16 bar) phrases.
+    ema_decay
+        Keep an exponential moving average of the generator's weights with this decay
+        (0: off). It is the generator used to generate and the one saved (Yazici et
+        al. 2019: averaged GAN generators give steadier, better samples).
     critic_steps
         Critic updates per generator update; each uses its own ``batch_size`` real
         phrases, so a training batch holds ``critic_steps * batch_size`` phrases.
@@ -195,6 +235,7 @@ class GANConfig:
     """
 
     n_bars: int = 4
+    hop_bars: int = 1
     steps_per_bar: int = 16
     n_pitches: int = 84
     n_tracks: int = 2
@@ -209,6 +250,11 @@ class GANConfig:
     output_bias: float = -3.0
     loss: str = "wgan-gp"
     straight_through: bool = False
+    onsets: bool = False
+    monophonic_melody: bool = False
+    critic_intervals: bool = False
+    temporal_network: str = "dense"
+    ema_decay: float = 0.0
     critic_steps: int = 5
     gp_weight: float = 10.0
     drift_weight: float = 1e-3
@@ -224,15 +270,23 @@ class GANConfig:
 
     def __post_init__(self) -> None:
         for name in (
-            "n_bars", "steps_per_bar", "n_pitches", "n_tracks", "latent_dim", "bar_latent_dim",
+            "n_bars", "hop_bars", "steps_per_bar", "n_pitches", "n_tracks", "latent_dim", "bar_latent_dim",
             "temporal_dim", "generator_time_kernel", "critic_steps", "batch_size", "epochs",
             "sample_every", "eval_samples",
         ):
             _positive_int(name, getattr(self, name))
-        if not isinstance(self.straight_through, bool):
+        for name in ("straight_through", "onsets", "monophonic_melody", "critic_intervals"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"GANConfig.{name} must be True or False, got {getattr(self, name)!r}")
+        if self.temporal_network not in TEMPORAL_NETWORKS:
             raise ValueError(
-                f"GANConfig.straight_through must be True or False, got {self.straight_through!r}"
+                f"GANConfig.temporal_network must be one of {TEMPORAL_NETWORKS}, got {self.temporal_network!r}"
             )
+        _positive_number("ema_decay", self.ema_decay, allow_zero=True)
+        if not self.ema_decay < 1:
+            raise ValueError(f"GANConfig.ema_decay must be in [0, 1), got {self.ema_decay!r}")
+        if self.architecture == "dense" and (self.onsets or self.monophonic_melody or self.critic_intervals):
+            raise ValueError("GANConfig.onsets, monophonic_melody and critic_intervals need the conv architecture")
         if self.architecture not in ARCHITECTURES:
             raise ValueError(
                 f"GANConfig.architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"
@@ -244,9 +298,15 @@ class GANConfig:
         conv = self.architecture == "conv"
         generator_filters = _int_tuple("generator_filters", self.generator_filters, 4 if conv else None)
         object.__setattr__(self, "generator_filters", generator_filters)
-        object.__setattr__(
-            self, "critic_filters", _int_tuple("critic_filters", self.critic_filters, 3 if conv else None)
-        )
+        critic_filters = _int_tuple("critic_filters", self.critic_filters)
+        if conv and len(critic_filters) not in (3, 4):
+            raise ValueError(f"GANConfig.critic_filters must hold 3 or 4 integers for conv, got {critic_filters!r}")
+        if conv and len(critic_filters) == 4 and self.n_bars % _GROUP_BARS:
+            raise ValueError(
+                f"GANConfig.critic_filters has a 4th (four-bar group) layer, so n_bars must be a multiple of "
+                f"{_GROUP_BARS}, got {self.n_bars}"
+            )
+        object.__setattr__(self, "critic_filters", critic_filters)
         if conv and self.steps_per_bar % _COARSE_TIME:
             raise ValueError(
                 f"GANConfig.steps_per_bar must be a multiple of {_COARSE_TIME} for the conv architecture, "
@@ -278,9 +338,14 @@ class GANConfig:
     # ------------------------------------------------------------------ plumbing
 
     @property
+    def n_channels(self) -> int:
+        """Channels of a phrase: ``n_tracks``, or ``2 * n_tracks`` with ``onsets``."""
+        return self.n_tracks * (2 if self.onsets else 1)
+
+    @property
     def phrase_shape(self) -> tuple[int, int, int, int]:
-        """``(n_bars, steps_per_bar, n_pitches, n_tracks)``."""
-        return (self.n_bars, self.steps_per_bar, self.n_pitches, self.n_tracks)
+        """``(n_bars, steps_per_bar, n_pitches, n_channels)`` of the networks' phrases."""
+        return (self.n_bars, self.steps_per_bar, self.n_pitches, self.n_channels)
 
     @property
     def phrases_per_step(self) -> int:
@@ -364,7 +429,7 @@ def config_for(preset: str, **overrides: Any) -> GANConfig:
 
 
 def phrase_shape(config: GANConfig) -> tuple[int, int, int, int]:
-    """``(n_bars, steps_per_bar, n_pitches, n_tracks)`` of ``config``."""
+    """``(n_bars, steps_per_bar, n_pitches, n_channels)`` of ``config``."""
     return config.phrase_shape
 
 
@@ -413,9 +478,11 @@ def build_generator(config: GANConfig, *, name: str = "generator") -> keras.Mode
     keras.Model
         Inputs ``z_shared`` ``(batch, latent_dim)`` and ``z_bars``
         ``(batch, n_bars, bar_latent_dim)``; output ``roll``
-        ``(batch, n_bars, steps_per_bar, n_pitches, n_tracks)``, sigmoid probabilities
-        that each cell is on. Layers are named (``temporal``, ``bar_dense``,
-        ``time_up_1``, ``time_up_2``, ``time_conv``, ``pitch_up``, ``roll``).
+        ``(batch, n_bars, steps_per_bar, n_pitches, n_channels)``: the probability
+        that each cell sounds (a softmax share for a monophonic melody), then with
+        ``onsets`` the probability that a sounding cell starts a note. Layers are
+        named (``temporal``, ``bar_dense``, ``time_up_1``, ``time_up_2``,
+        ``time_conv``, ``pitch_up``, ``melody_softmax``, ``onset_up``, ``roll``).
     """
     _check_config(config)
     seeds = _Seeds(config, 0)
@@ -438,11 +505,18 @@ def build_generator(config: GANConfig, *, name: str = "generator") -> keras.Mode
     f_coarse, f_time1, f_time2, f_pitch = config.generator_filters
     octaves = pitches // _PITCHES_PER_OCTAVE
     coarse = steps // _COARSE_TIME
-    # temporal network: the shared vector -> one code per bar
-    t = keras.layers.Dense(n_bars * config.temporal_dim, kernel_initializer=seeds.he(), name="temporal")(z)
-    t = keras.layers.LeakyReLU(_LEAKY_SLOPE, name="temporal_act")(t)
-    t = keras.layers.Reshape((n_bars, config.temporal_dim), name="temporal_codes")(t)
     shared = keras.layers.RepeatVector(n_bars, name="shared_per_bar")(z)
+    if config.temporal_network == "gru":
+        # each bar's code depends on the shared vector, its own vector and the bars before it
+        t = keras.layers.Concatenate(name="temporal_inputs")([shared, z_bars])
+        t = keras.layers.GRU(config.temporal_dim, return_sequences=True, kernel_initializer=seeds.glorot(),
+                             recurrent_initializer=keras.initializers.Orthogonal(seed=seeds.base + 999),
+                             name="temporal")(t)
+    else:
+        # temporal network: the shared vector -> one code per bar
+        t = keras.layers.Dense(n_bars * config.temporal_dim, kernel_initializer=seeds.he(), name="temporal")(z)
+        t = keras.layers.LeakyReLU(_LEAKY_SLOPE, name="temporal_act")(t)
+        t = keras.layers.Reshape((n_bars, config.temporal_dim), name="temporal_codes")(t)
     h = keras.layers.Concatenate(name="bar_codes")([shared, t, z_bars])  # (batch, bars, code)
     # bar generator: code -> (coarse steps, octaves, channels) for each bar; bars join in time
     h = keras.layers.Dense(coarse * octaves * f_coarse, kernel_initializer=seeds.he(), name="bar_dense")(h)
@@ -462,14 +536,49 @@ def build_generator(config: GANConfig, *, name: str = "generator") -> keras.Mode
     )(h)
     h = _norm(config, h, "time_conv_norm")
     h = keras.layers.LeakyReLU(_LEAKY_SLOPE, name="time_conv_act")(h)
-    # each (step, octave) feature writes the 12 pitch classes of its octave, per track
-    h = keras.layers.Conv2DTranspose(
-        tracks, (1, _PITCHES_PER_OCTAVE), strides=(1, _PITCHES_PER_OCTAVE), activation="sigmoid",
-        kernel_initializer=seeds.glorot(), bias_initializer=keras.initializers.Constant(config.output_bias),
-        name="pitch_up",
-    )(h)  # (bars * steps, pitches, tracks)
-    roll = keras.layers.Reshape(config.phrase_shape, name="roll")(h)
+    roll = _output_heads(config, h, seeds)  # (bars * steps, pitches, channels)
+    roll = keras.layers.Reshape(config.phrase_shape, name="roll")(roll)
     return keras.Model([z, z_bars], roll, name=name)
+
+
+def _pitch_head(config: GANConfig, h, seeds: _Seeds, channels: int, name: str, activation: str | None):
+    """Each (step, octave) feature writes the 12 pitch classes of its octave, per channel."""
+    return keras.layers.Conv2DTranspose(
+        channels, (1, _PITCHES_PER_OCTAVE), strides=(1, _PITCHES_PER_OCTAVE), activation=activation,
+        kernel_initializer=seeds.glorot(), bias_initializer=keras.initializers.Constant(config.output_bias),
+        name=name,
+    )(h)
+
+
+def _output_heads(config: GANConfig, h, seeds: _Seeds):
+    """``(time, octaves, features)`` -> ``(time, pitches, n_channels)`` probabilities.
+
+    Plain rolls: one sigmoid per cell and track (``pitch_up``). ``monophonic_melody``:
+    track 0 is a softmax over its pitches and a rest (``melody_logits`` and
+    ``melody_rest`` -> ``melody_softmax``; the rest's share is dropped, so a step's
+    melody cells sum to at most 1). ``onsets``: one more sigmoid per cell and track
+    (``onset_up``), the probability that a sounding cell starts a note.
+    """
+    tracks = config.n_tracks
+    if not config.monophonic_melody:
+        sounding = _pitch_head(config, h, seeds, tracks, "pitch_up", "sigmoid")
+    else:
+        time, octaves, features = h.shape[1], h.shape[2], h.shape[3]
+        logits = _pitch_head(config, h, seeds, 1, "melody_logits", None)  # (time, pitches, 1)
+        per_step = keras.layers.Reshape((time, octaves * features), name="melody_step_features")(h)
+        rest = keras.layers.Dense(1, kernel_initializer=seeds.glorot(), name="melody_rest")(per_step)
+        rest = keras.layers.Reshape((time, 1, 1), name="melody_rest_cell")(rest)
+        choice = keras.layers.Concatenate(axis=2, name="melody_choices")([logits, rest])
+        choice = keras.layers.Softmax(axis=2, name="melody_softmax")(choice)
+        melody = keras.layers.Cropping2D(((0, 0), (0, 1)), name="melody")(choice)  # drop the rest
+        parts = [melody]
+        if tracks > 1:
+            parts.append(_pitch_head(config, h, seeds, tracks - 1, "pitch_up", "sigmoid"))
+        sounding = keras.layers.Concatenate(axis=-1, name="sounding")(parts) if len(parts) > 1 else melody
+    if not config.onsets:
+        return sounding
+    onsets = _pitch_head(config, h, seeds, tracks, "onset_up", "sigmoid")
+    return keras.layers.Concatenate(axis=-1, name="with_onsets")([sounding, onsets])
 
 
 def build_critic(config: GANConfig, *, name: str = "critic") -> keras.Model:
@@ -503,9 +612,10 @@ def build_critic(config: GANConfig, *, name: str = "critic") -> keras.Model:
         score = keras.layers.Dense(1, kernel_initializer=seeds.glorot(), name="score")(h)
         return keras.Model(roll, score, name=name)
 
-    f_step, f_beat, f_bar = config.critic_filters
+    f_step, f_beat, f_bar = config.critic_filters[:3]
     octaves = pitches // _PITCHES_PER_OCTAVE
     beat = _COARSE_TIME
+    tracks = config.n_channels
     x = keras.layers.Reshape((time, pitches * tracks), name="steps")(roll)  # one row per step
     # onset stream: a cell that is on now and was off one step earlier starts a note
     previous = keras.layers.Cropping1D((0, 1), name="previous_crop")(
@@ -516,7 +626,10 @@ def build_critic(config: GANConfig, *, name: str = "critic") -> keras.Model:
     chroma = keras.layers.Reshape((time, octaves, _PITCHES_PER_OCTAVE * tracks), name="by_octave")(x)
     chroma = keras.layers.AveragePooling2D((1, octaves), name="chroma_pool")(chroma)
     chroma = keras.layers.Reshape((time, _PITCHES_PER_OCTAVE * tracks), name="chroma")(chroma)
-    h = keras.layers.Concatenate(name="step_features")([x, onsets, chroma])
+    views = [x, onsets, chroma]
+    if config.critic_intervals:
+        views.append(_melody_intervals(roll, config, seeds))
+    h = keras.layers.Concatenate(name="step_features")(views)
 
     def dense(h, units, label):
         h = keras.layers.Dense(units, kernel_initializer=seeds.he(), name=label)(h)
@@ -529,9 +642,36 @@ def build_critic(config: GANConfig, *, name: str = "critic") -> keras.Model:
     h = dense(h, f_beat, "beat_conv")  # (beats, f_beat): kernel 4 steps
     h = keras.layers.Reshape((n_bars, (steps // beat) * f_beat), name="bars")(h)
     h = dense(h, f_bar, "bar_conv")  # (bars, f_bar): kernel 1 bar
+    if len(config.critic_filters) == 4:
+        h = keras.layers.Reshape((n_bars // _GROUP_BARS, _GROUP_BARS * f_bar), name="groups")(h)
+        h = dense(h, config.critic_filters[3], "group_conv")  # (groups, f_group): kernel 4 bars
     h = keras.layers.Flatten(name="phrase")(h)
     score = keras.layers.Dense(1, kernel_initializer=seeds.glorot(), name="score")(h)
     return keras.Model(roll, score, name=name)
+
+
+_INTERVAL_LAGS = (1, 2, 4, 8)  # steps back: a sixteenth, an eighth, a beat, two beats
+_PITCH_READOUTS = 8
+
+
+def _melody_intervals(roll, config: GANConfig, seeds: _Seeds):
+    """The critic's melody view: learnt pitch read-outs of track 0 per step and their
+    differences :data:`_INTERVAL_LAGS` steps back, ``(time, readouts * (1 + lags))``."""
+    n_bars, steps, pitches, channels = config.phrase_shape
+    time = n_bars * steps
+    cells = keras.layers.Reshape((time, pitches, channels), name="melody_cells")(roll)
+    cells = keras.layers.Permute((1, 3, 2), name="melody_by_channel")(cells)  # (time, channels, pitches)
+    melody = keras.layers.Cropping2D(((0, 0), (0, channels - 1)), name="melody_track")(cells)
+    melody = keras.layers.Reshape((time, pitches), name="melody_pitches")(melody)
+    height = keras.layers.Dense(_PITCH_READOUTS, use_bias=False, kernel_initializer=seeds.glorot(),
+                                name="melody_height")(melody)
+    parts = [height]
+    for lag in _INTERVAL_LAGS:
+        earlier = keras.layers.Cropping1D((0, lag), name=f"earlier_crop_{lag}")(
+            keras.layers.ZeroPadding1D((lag, 0), name=f"earlier_pad_{lag}")(height)
+        )
+        parts.append(keras.layers.Subtract(name=f"interval_{lag}")([height, earlier]))
+    return keras.layers.Concatenate(name="melody_intervals")(parts)
 
 
 # ----------------------------------------------------------------------------- the GAN
@@ -562,6 +702,11 @@ class MusicGAN(keras.Model):
         self.config = config
         self.generator = generator
         self.critic = critic
+        self.ema_generator = None
+        if config.ema_decay > 0:
+            self.ema_generator = keras.models.clone_model(generator)
+            self.ema_generator.set_weights(generator.get_weights())
+            self.ema_generator.trainable = False
         self.noise_seed = keras.random.SeedGenerator(config.seed, name="noise_seed")
         self.trackers = {key: keras.metrics.Mean(name=key) for key in LOSS_NAMES}
         self.d_optimizer = None
@@ -596,6 +741,16 @@ class MusicGAN(keras.Model):
         """Run the generator on ``[z_shared, z_bars]``."""
         return self.generator(inputs, training=training)
 
+    @property
+    def sampler(self) -> keras.Model:
+        """The generator that generates (and is saved): the weight average with ``ema_decay``."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    def _update_ema(self) -> None:
+        decay = self.config.ema_decay
+        for average, weight in zip(self.ema_generator.weights, self.generator.weights):
+            average.assign(decay * average + (1.0 - decay) * weight)
+
     # ------------------------------------------------------------------ noise
 
     def _latents(self, n):
@@ -616,17 +771,9 @@ class MusicGAN(keras.Model):
             optimizer.learning_rate.assign(value)
 
     def sample_latents(self, n: int, *, seed: int):
-        """``(z_shared, z_bars)`` for ``n`` phrases, a pure function of ``(n, seed)``.
-
-        Both come from one standard-normal draw seeded by ``seed`` (so neighbouring
-        seeds share no values), one row per phrase.
-        """
-        cfg = self.config
-        width = cfg.latent_dim + cfg.n_bars * cfg.bar_latent_dim
-        draw = keras.random.normal((n, width), seed=int(seed))
-        z = draw[:, : cfg.latent_dim]
-        z_bars = keras.ops.reshape(draw[:, cfg.latent_dim :], (n, cfg.n_bars, cfg.bar_latent_dim))
-        return z, z_bars
+        """``(z_shared, z_bars)`` for ``n`` phrases, a pure function of ``(n, seed)``
+        (see :func:`sample_latents`)."""
+        return sample_latents(self.config, n, seed=seed)
 
     def generate(self, n: int, *, seed: int, batch_size: int = 256) -> np.ndarray:
         """``n`` phrases of on-probabilities, deterministic for a given ``seed``.
@@ -634,33 +781,29 @@ class MusicGAN(keras.Model):
         Returns
         -------
         numpy.ndarray
-            ``float32`` ``(n, n_bars, steps_per_bar, n_pitches, n_tracks)`` in [0, 1];
-            binarise with ``> 0.5`` (or draw Bernoulli samples) for notes.
+            ``float32`` ``(n, *config.phrase_shape)`` in [0, 1]; :func:`harden` (or
+            ``musiclib.gan.binarize(..., config=config)``) turns them into notes.
         """
-        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
-            raise ValueError(f"n must be a non-negative integer, got {n!r}")
-        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        if n == 0:
-            return np.zeros((0, *self.config.phrase_shape), dtype=np.float32)
-        z, z_bars = self.sample_latents(int(n), seed=int(seed))
-        z, z_bars = keras.ops.convert_to_numpy(z), keras.ops.convert_to_numpy(z_bars)
-        out = [
-            keras.ops.convert_to_numpy(
-                self.generator([z[i : i + batch_size], z_bars[i : i + batch_size]], training=False)
-            )
-            for i in range(0, int(n), batch_size)
-        ]
-        return np.concatenate(out).astype(np.float32)
+        return generate_phrases(self.sampler, self.config, n, seed=seed, batch_size=batch_size)
 
     # ------------------------------------------------------------------ training
 
     def _as_critic_input(self, fake):
-        """Probabilities, or binarised with a straight-through gradient (``straight_through``)."""
-        if not self.config.straight_through:
-            return fake
-        hard = keras.ops.cast(fake > 0.5, fake.dtype)
-        return fake + keras.ops.stop_gradient(hard - fake)
+        """What the critic sees of generated phrases: probabilities, or binarised with a
+        straight-through gradient (``straight_through``); onsets as ``onset * sounding``."""
+        cfg = self.config
+        tracks = cfg.n_tracks
+        sounding = fake[..., :tracks] if cfg.onsets else fake
+        if cfg.straight_through:
+            hard = _hard_sounding(sounding, cfg.monophonic_melody)
+            sounding = sounding + keras.ops.stop_gradient(hard - sounding)
+        if not cfg.onsets:
+            return sounding
+        starts = fake[..., tracks:]
+        if cfg.straight_through:
+            hard = keras.ops.cast(starts > 0.5, starts.dtype)
+            starts = starts + keras.ops.stop_gradient(hard - starts)
+        return keras.ops.concatenate([sounding, starts * sounding], axis=-1)
 
     def _critic_loss(self, real, fake, training: bool = True):
         tf = _tf.tensorflow()  # GradientTape: TensorFlow backend only
@@ -730,6 +873,8 @@ class MusicGAN(keras.Model):
                 g_loss = -keras.ops.mean(score)
         grads = tape.gradient(g_loss, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        if self.ema_generator is not None:
+            self._update_ema()
 
         values = {
             "d_loss": d_loss, "g_loss": g_loss, "gp": gp, "real_score": real_score, "fake_score": fake_score,
@@ -737,3 +882,109 @@ class MusicGAN(keras.Model):
         for key, value in values.items():
             self.trackers[key].update_state(value)
         return {key: tracker.result() for key, tracker in self.trackers.items()}
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def sample_latents(config: GANConfig, n: int, *, seed: int):
+    """``(z_shared, z_bars)`` for ``n`` phrases, a pure function of ``(n, seed)``.
+
+    Both come from one standard-normal draw seeded by ``seed`` (so neighbouring
+    seeds share no values), one row per phrase.
+    """
+    width = config.latent_dim + config.n_bars * config.bar_latent_dim
+    draw = keras.random.normal((n, width), seed=int(seed))
+    z = draw[:, : config.latent_dim]
+    z_bars = keras.ops.reshape(draw[:, config.latent_dim :], (n, config.n_bars, config.bar_latent_dim))
+    return z, z_bars
+
+
+def generate_phrases(generator: keras.Model, config: GANConfig, n: int, *, seed: int,
+                     batch_size: int = 256) -> np.ndarray:
+    """``n`` phrases of on-probabilities from ``generator``, deterministic for a ``seed``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32`` ``(n, *config.phrase_shape)`` in [0, 1]; :func:`harden` turns them
+        into notes.
+    """
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if n == 0:
+        return np.zeros((0, *config.phrase_shape), dtype=np.float32)
+    z, z_bars = sample_latents(config, int(n), seed=int(seed))
+    z, z_bars = keras.ops.convert_to_numpy(z), keras.ops.convert_to_numpy(z_bars)
+    out = [
+        keras.ops.convert_to_numpy(generator([z[i : i + batch_size], z_bars[i : i + batch_size]], training=False))
+        for i in range(0, int(n), batch_size)
+    ]
+    return np.concatenate(out).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- notes
+
+
+def _hard_sounding(sounding, monophonic_melody: bool):
+    """Keras ops: cells ``> 0.5``; a monophonic melody's most likely pitch, or a rest."""
+    hard = keras.ops.cast(sounding > 0.5, sounding.dtype)
+    if not monophonic_melody:
+        return hard
+    melody = sounding[..., :1]
+    rest = 1.0 - keras.ops.sum(melody, axis=-2, keepdims=True)
+    best = keras.ops.argmax(keras.ops.concatenate([melody, rest], axis=-2)[..., 0], axis=-1)  # (...)
+    pitches = int(melody.shape[-2])
+    chosen = keras.ops.one_hot(best, pitches + 1, dtype=sounding.dtype)[..., :pitches]
+    chosen = keras.ops.expand_dims(chosen, -1)
+    return keras.ops.concatenate([chosen, hard[..., 1:]], axis=-1)
+
+
+def harden(
+    probabilities: np.ndarray,
+    config: GANConfig,
+    *,
+    threshold: float = 0.5,
+    bernoulli: bool = False,
+    seed: int = 0,
+) -> np.ndarray:
+    """Boolean phrases (notes) from the generator's probabilities, by ``config``'s rules.
+
+    Parameters
+    ----------
+    probabilities
+        ``(..., n_pitches, n_channels)`` from :meth:`MusicGAN.generate`.
+    config
+        Says whether track 0 is a monophonic melody and whether onsets follow.
+    threshold
+        A sigmoid cell is on above it (and an onset starts a note above it).
+    bernoulli
+        Draw instead (seeded by ``seed``): each sigmoid cell with its probability, a
+        monophonic melody's pitch (or rest) from its softmax.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``bool``, the same shape: what ``PianoRollEncoding.decode`` takes (onsets only
+        where a cell sounds).
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    tracks = config.n_tracks
+    rng = np.random.default_rng(seed)
+    draw = (lambda p: rng.random(p.shape, dtype=np.float32) < p) if bernoulli else (lambda p: p > threshold)
+    sounding = draw(probabilities[..., :tracks])
+    if config.monophonic_melody:
+        melody = probabilities[..., 0]  # (..., pitches)
+        choices = np.concatenate([melody, np.clip(1.0 - melody.sum(-1, keepdims=True), 0.0, None)], axis=-1)
+        if bernoulli:
+            cumulative = np.cumsum(choices, axis=-1)
+            u = rng.random(cumulative.shape[:-1] + (1,), dtype=np.float32) * cumulative[..., -1:]
+            best = np.minimum((cumulative < u).sum(-1), choices.shape[-1] - 1)
+        else:
+            best = choices.argmax(-1)
+        sounding[..., 0] = np.arange(melody.shape[-1]) == best[..., None]
+    if not config.onsets:
+        return sounding
+    return np.concatenate([sounding, draw(probabilities[..., tracks:]) & sounding], axis=-1)

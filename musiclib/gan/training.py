@@ -90,21 +90,25 @@ def phrases_from_tunes(
     n_bars: int = 4,
     hop_bars: int = 1,
     meter: tuple[int, int] = (4, 4),
+    onsets: bool = False,
 ) -> np.ndarray:
     """Boolean phrases ``(n, n_bars, steps_per_bar, pitches, tracks)`` from tunes.
 
     Each tune is cut by :meth:`PianoRollEncoding.bars` (only runs of bars in ``meter``;
     a phrase starts every ``hop_bars`` bars). ``encoding`` defaults to
-    ``PianoRollEncoding()`` (sixteenths, 84 pitches from C1, 2 tracks).
+    ``PianoRollEncoding()`` (sixteenths, 84 pitches from C1, 2 tracks). ``onsets``
+    appends one onset channel per track (``2 * tracks`` channels; ``GANConfig.onsets``).
     """
     from musiclib.encoding import PianoRollEncoding
 
     encoding = PianoRollEncoding() if encoding is None else encoding
-    parts = [encoding.bars(tune, bars_per_sample=n_bars, hop_bars=hop_bars, meter=meter) for tune in tunes]
+    parts = [encoding.bars(tune, bars_per_sample=n_bars, hop_bars=hop_bars, meter=meter, onsets=onsets)
+             for tune in tunes]
     parts = [p for p in parts if len(p)]
     if not parts:
         steps = encoding.steps_per_bar(meter)
-        return np.zeros((0, n_bars, steps, encoding.n_pitches, encoding.n_tracks), dtype=bool)
+        channels = encoding.n_tracks * (2 if onsets else 1)
+        return np.zeros((0, n_bars, steps, encoding.n_pitches, channels), dtype=bool)
     return np.concatenate(parts)
 
 
@@ -214,6 +218,11 @@ def save_sample_grid(
     return Path(path)
 
 
+def _generated_notes(gan: MusicGAN, n: int, *, seed: int) -> np.ndarray:
+    """``n`` generated phrases as sounding cells (onset channels dropped), for metrics and grids."""
+    return binarize(gan.generate(n, seed=seed), config=gan.config)[..., : gan.config.n_tracks]
+
+
 class GANTrainingResult(NamedTuple):
     """What :func:`train` returns."""
 
@@ -251,7 +260,7 @@ def _make_callbacks(
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             gan = self.model
-            fake = binarize(gan.generate(config.eval_samples, seed=config.seed + _EVAL_SEED_OFFSET))
+            fake = _generated_notes(gan, config.eval_samples, seed=config.seed + _EVAL_SEED_OFFSET)
             side = gan_metrics.bar_metrics(fake, lowest_pitch=lowest_pitch)
             distance = gan_metrics.mean_pairwise_distance(fake)
             ratio = distance / self.real_distance if self.real_distance > 0 else float("nan")
@@ -260,7 +269,7 @@ def _make_callbacks(
                 logs.update(gan_metrics.flat_metrics(table))
             last = epoch + 1 == config.epochs
             if (epoch + 1) % config.sample_every == 0 or last:
-                grid = binarize(gan.generate(_GRID_PHRASES, seed=config.seed + _GRID_SEED_OFFSET))
+                grid = _generated_notes(gan, _GRID_PHRASES, seed=config.seed + _GRID_SEED_OFFSET)
                 save_sample_grid(
                     grid,
                     out_dir / SAMPLES_DIR / f"epoch_{epoch + 1:03d}.png",
@@ -285,7 +294,7 @@ def _make_callbacks(
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             folder = out_dir / CHECKPOINT_DIR
-            _save_keras_atomically(folder / GENERATOR_FILE, lambda p: self.model.generator.save(p))
+            _save_keras_atomically(folder / GENERATOR_FILE, lambda p: self.model.sampler.save(p))
             _save_keras_atomically(folder / CRITIC_FILE, lambda p: self.model.critic.save(p))
 
     class Recorder(keras.callbacks.Callback):
@@ -393,7 +402,8 @@ def train(
 
     rng = np.random.default_rng(config.seed)
     n_reference = min(len(phrases), _REAL_REFERENCE_BARS // config.n_bars)
-    reference = gan_metrics.as_bars(phrases[rng.choice(len(phrases), size=n_reference, replace=False)])
+    chosen = phrases[rng.choice(len(phrases), size=n_reference, replace=False)]
+    reference = gan_metrics.as_bars(chosen[..., : config.n_tracks])
     callback_list = _make_callbacks(
         out_dir=out_dir,
         config=config,
@@ -415,7 +425,8 @@ def train(
         )
     history_path = out_dir / HISTORY_FILE
     history = read_json(history_path) if history_path.exists() else dict(prior)
-    fake = binarize(gan.generate(config.eval_samples, seed=config.seed + _EVAL_SEED_OFFSET))
+    fake = _generated_notes(gan, config.eval_samples, seed=config.seed + _EVAL_SEED_OFFSET)
     real = phrases[rng.choice(len(phrases), size=min(len(phrases), config.eval_samples), replace=False)]
+    real = real[..., : config.n_tracks]
     metrics = _json_ready(gan_metrics.metrics_table(real, fake, lowest_pitch=lowest_pitch))
     return GANTrainingResult(gan=gan, history=history, metrics=metrics)

@@ -25,6 +25,7 @@ from typing import Any
 
 from musiclib import _tf
 from musiclib._files import read_json, write_json
+from musiclib._keras import deflate_keras_archive
 from musiclib.lm.bundle import Bundle, BundleError, _swap_into_place, load_bundle, save_bundle
 
 __all__ = [
@@ -83,6 +84,8 @@ def load_reference(name: str, *, root: str | os.PathLike | None = None) -> Bundl
     if header.is_file() and '"musiclib.frames-bundle"' in header.read_text(encoding="utf-8", errors="replace"):
         raise BundleError(f"reference bundle {name!r} is a piano-roll model; load it with "
                           f"ml.frames.load_frame_reference({name!r})")
+    if header.is_file() and '"musiclib.gan_bundle"' in header.read_text(encoding="utf-8", errors="replace"):
+        raise BundleError(f"reference bundle {name!r} is a GAN; load it with ml.gan.load_reference({name!r})")
     links = sorted(p.name for p in path.iterdir() if p.is_symlink())
     if links:
         raise BundleError(f"reference bundle {name!r} holds symbolic links ({', '.join(links)}); refusing to load it")
@@ -160,6 +163,7 @@ def export_reference(
             encoding_config=bundle.encoding, data_info=bundle.data_info, split_path=bundle.split_path,
             metrics=bundle.metrics, history=bundle.history,
         )
+        deflate_keras_archive(folder / "model.keras")  # the same bytes, about 9% smaller
         write_json(folder / REFERENCE_FILE, {
             "name": name,
             "dataset": bundle.data_info.get("dataset"),
