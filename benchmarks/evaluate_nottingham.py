@@ -15,8 +15,8 @@ tunes fit the Markov chain and are what memorisation is checked against.
 
 Generated, per seed: ``-n`` pieces each of the LSTM (``--bars`` bars sampled from
 ``BOS``, ``--temperature`` 1, nucleus 0.95, under the event grammar unless
-``--unconstrained``), the GAN (four 4-bar phrases in a row; 4/4 only; ``--gan-bundle
-none`` leaves it out), a first-order Markov chain over the LSTM's event tokens (same
+``--unconstrained``), the GAN (one 16-bar phrase, or shorter phrases in a row; 4/4 only;
+``--gan-bundle none`` leaves it out), a first-order Markov chain over the LSTM's event tokens (same
 nucleus, no grammar, no ``EOS``) and uniform-random notes shaped like the reference excerpts. Every piece,
 reference included, is cut to its first ``--bars`` bars before the features.
 
@@ -69,7 +69,7 @@ def parse_args(argv: list[str] | None, defaults: dict | None = None) -> argparse
                         help="Transformer bundle folder or reference name (e.g. nottingham-transformer); "
                              "'none' leaves the row out. It must share the LSTM's split")
     parser.add_argument("--gan-bundle", default=str(ROOT / "runs" / "gan-nottingham" / "bundle"),
-                        help="GAN bundle folder; 'none' leaves the GAN row out")
+                        help="GAN bundle folder or reference name (e.g. nottingham-gan); 'none' leaves the GAN row out")
     parser.add_argument("--temperature", type=float, default=1.0, help="the LSTM's sampling temperature")
     parser.add_argument("--unconstrained", action="store_true",
                         help="sample the LSTM without the event grammar (what it learnt alone)")
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None, *, command_name: str = "evaluate_notting
     if lstm.split_path is None:
         print(f"{args.lstm_bundle} holds no split.json: cannot tell its training tunes", file=sys.stderr)
         return 2
-    gan = None if args.gan_bundle == "none" else load_gan_bundle(args.gan_bundle)
+    gan = None if args.gan_bundle == "none" else load_gan_bundle(resolve_bundle(args.gan_bundle))
     transformer = None
     if args.transformer_bundle != "none":
         transformer = load_bundle(resolve_bundle(args.transformer_bundle))
@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None, *, command_name: str = "evaluate_notting
         "bars": args.bars,
         "sampling": {"temperature": args.temperature, "top_p": args.top_p, "primer": ["BOS"],
                      "constrained": not args.unconstrained},
-        "gan": None if gan is None else {"phrases_per_piece": max(args.bars // 4, 1), "threshold": 0.5,
+        "gan": None if gan is None else {"phrases_per_piece": max(args.bars // gan.config.n_bars, 1),
+                                         "bars_per_phrase": gan.config.n_bars, "threshold": 0.5,
                                          "meter": list(gan.meter)},
         "generation_seconds": seconds,
         "evaluation_seconds": round(evaluation_seconds, 1),

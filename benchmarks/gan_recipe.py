@@ -4,7 +4,7 @@ Usage::
 
     nice -n 10 .venv/bin/python benchmarks/gan_recipe.py                       # every step of LADDER
     nice -n 10 .venv/bin/python benchmarks/gan_recipe.py --only roll onsets    # some steps (others are read back)
-    nice -n 10 .venv/bin/python benchmarks/gan_recipe.py --report-only         # the table from the runs there
+    nice -n 10 .venv/bin/python benchmarks/gan_recipe.py --report-only         # <out>.md again from <out>.json
     nice -n 10 .venv/bin/python benchmarks/gan_recipe.py --export nottingham-gan   # and ship the last step
 
 Each step of :data:`LADDER` adds one lever to the step before it (the first two rows
@@ -38,6 +38,7 @@ from musiclib.gan.model import GANConfig  # noqa: E402
 # The previous default preset: every GANConfig default (4-bar sigmoid rolls), 3 critic steps.
 _ROLL = {**{name: value for name, value in GANConfig().to_dict().items() if name != "seed"}, "critic_steps": 3}
 _REPRESENTATION = {"onsets": True, "monophonic_melody": True, "straight_through": True}
+_NOTES = {"critic_intervals": True, "melody_steps": 2, "accompaniment_steps": 4}
 _LONG_PHRASES = {"n_bars": 16, "hop_bars": 4, "temporal_network": "gru", "critic_filters": (128, 128, 128, 128),
                  "batch_size": 32}
 
@@ -45,16 +46,16 @@ LADDER: list[tuple[str, str, str, dict]] = [
     # (step, label, preset, GANConfig overrides)
     ("paper", "paper (the seed's dense GAN)", "paper", {}),
     ("roll", "roll (previous default: 4-bar sigmoid rolls)", "default", dict(_ROLL)),
-    ("onsets", "+ onset channels", "default", {**_ROLL, "onsets": True}),
-    ("monophonic", "+ monophonic melody (softmax with a rest)", "default",
-     {**_ROLL, "onsets": True, "monophonic_melody": True}),
-    ("straight-through", "+ straight-through binarisation", "default", {**_ROLL, **_REPRESENTATION}),
+    ("straight-through", "+ onsets, a monophonic melody, straight-through decoding", "default",
+     {**_ROLL, **_REPRESENTATION}),
     ("intervals", "+ the critic sees melodic intervals", "default",
      {**_ROLL, **_REPRESENTATION, "critic_intervals": True}),
+    ("steps", "+ melody decided per eighth, chords per beat (onsets per sixteenth)", "default",
+     {**_ROLL, **_REPRESENTATION, **_NOTES}),
     ("phrase16", "+ 16-bar phrases (GRU over bars, 4-bar critic layer)", "default",
-     {**_ROLL, **_REPRESENTATION, "critic_intervals": True, **_LONG_PHRASES, "epochs": 40}),
+     {**_ROLL, **_REPRESENTATION, **_NOTES, **_LONG_PHRASES, "epochs": 40}),
     ("ema", "+ EMA of the generator's weights", "default",
-     {**_ROLL, **_REPRESENTATION, "critic_intervals": True, **_LONG_PHRASES, "epochs": 40, "ema_decay": 0.99}),
+     {**_ROLL, **_REPRESENTATION, **_NOTES, **_LONG_PHRASES, "epochs": 40, "ema_decay": 0.99}),
 ]
 """The recipe's steps, each with what it changes."""
 
@@ -73,28 +74,57 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("-n", type=int, default=100, help="pieces per set")
     parser.add_argument("--seeds", type=int, default=2, help="sets per row (and ceiling splits)")
     parser.add_argument("--runs", default=str(ROOT / "runs" / "gan-recipe"))
-    parser.add_argument("--report-only", action="store_true", help="evaluate the finished runs only")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite <out>.md from <out>.json (no training, no evaluation)")
     parser.add_argument("--out", default=str(ROOT / "results" / "gan_recipe"))
     parser.add_argument("--export", default=None, metavar="NAME",
-                        help="also ship --export-step's generator as reference bundle NAME (musiclib/reference/NAME)")
-    parser.add_argument("--export-step", default=LADDER[-1][0], help="the step to export (default: the last)")
+                        help="also ship the chosen step's generator as reference bundle NAME (musiclib/reference/NAME)")
     return parser.parse_args(argv)
 
 
+def _without_average(config: dict) -> dict:
+    return {**config, "ema_decay": 0.0}
+
+
 def _train_step(step: str, preset: str, overrides: dict, train: list, runs: Path, split_path: Path) -> dict:
-    """Train one step (resuming or reusing its run); return its bundle path, config and time."""
+    """Train one step (resuming or reusing its run); return its bundle path, config and time.
+
+    The weight average does not change training, so a run with ``ema_decay`` also saves
+    its raw generator (``bundle-raw``), and the step that differs from it only by the
+    average reuses that run instead of training the same networks again.
+    """
     from musiclib._files import read_json, write_json
     from musiclib.experiments import train_gan_experiment
+    from musiclib.gan.bundle import save_bundle
+    from musiclib.gan.model import config_for
 
     out = runs / step
     done = out / "done.json"
     if done.is_file():
         return read_json(done)
+    wanted = config_for(preset, **overrides).to_dict()
+    for other in sorted(runs.glob("*/done.json")) if runs.is_dir() else []:
+        record = read_json(other)
+        if record.get("raw_bundle") and _without_average(record["config"]) == wanted:
+            info = {**record, "bundle": record["raw_bundle"], "config": wanted, "shared_run": other.parent.name,
+                    "musegan": None}  # that run's MuseGAN table is its average's
+            info.pop("raw_bundle")
+            write_json(done, info)
+            return info
     result = train_gan_experiment(train, out_dir=out, dataset="nottingham", preset=preset, overrides=overrides,
                                   data_info={"split": "train (nottingham-lstm split.json)"}, verbose=2,
                                   split_path=split_path)
     info = {"bundle": str(result.bundle_path), "config": result.config.to_dict(), "phrases": result.phrases,
             "train_seconds": round(result.train_seconds, 1), "musegan": result.table}
+    if result.gan.ema_generator is not None:
+        from musiclib.gan.bundle import load_bundle
+
+        saved = load_bundle(result.bundle_path)
+        raw = save_bundle(out / "bundle-raw", generator=result.gan.generator, critic=result.gan.critic,
+                          config=result.config.replace(ema_decay=0.0), encoding=saved.encoding,
+                          data_info=saved.data_info, metrics=saved.metrics, history=saved.history,
+                          split_path=split_path)
+        info["raw_bundle"] = str(raw)
     write_json(done, info)
     return info
 
@@ -110,6 +140,21 @@ def _numbers(row: dict, real: dict) -> dict:
         "bar_repetition": row["feature_means"].get("bar_repetition", {}).get("mean"),
         "mean_melodic_interval": row["feature_means"]["mean_melodic_interval"]["mean"],
     }
+
+
+def _shown(info: dict) -> dict:
+    """A step's record with its bundle paths relative to the repository (the committed JSON names no machine)."""
+    shown = dict(info)
+    for key in ("bundle", "raw_bundle"):
+        if shown.get(key) and Path(shown[key]).resolve().is_relative_to(ROOT):
+            shown[key] = str(Path(shown[key]).resolve().relative_to(ROOT))
+    return shown
+
+
+def chosen_step(rows: dict, trained: dict) -> str:
+    """The trained step with the highest validation overlap area (ties: the earlier, cheaper step)."""
+    steps = [step for step in trained if step in rows]
+    return max(steps, key=lambda step: (round(rows[step]["overlap_area"], 3), -steps.index(step)))
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -152,6 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     from musiclib.lm.reference import resolve_bundle
     from musiclib.split import Split
 
+    out = Path(args.out)
+    if args.report_only:
+        saved = read_json(out.with_suffix(".json"))
+        atomic_write(out.with_suffix(".md"), saved["markdown"])
+        print(saved["markdown"])
+        return 0
     started = time.perf_counter()
     lstm = load_bundle(resolve_bundle(args.lstm_bundle))
     corpus = ml.datasets.load("nottingham", path=str(SHARED / "nottingham"))
@@ -163,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = {}
     for step, label, preset, overrides in LADDER:
         labels[step] = label
-        if (args.report_only or (args.only is not None and step not in args.only)):
+        if args.only is not None and step not in args.only:
             if (runs / step / "done.json").is_file():
                 trained[step] = read_json(runs / step / "done.json")
             continue
@@ -187,21 +238,23 @@ def main(argv: list[str] | None = None) -> int:
     reference = {key: table["reference"]["feature_means"].get(key, float("nan"))
                  for key in ("mean_melodic_interval", "bar_repetition")}
     text = markdown(rows, trained, labels, reference)
+    chosen = chosen_step(rows, trained)
     command = "benchmarks/gan_recipe.py " + " ".join(sys.argv[1:] if argv is None else argv)
     text = (f"**Validation split** ({len(valid)} tunes; {args.n} pieces × {args.seeds} seeds per row, {BARS} bars; "
             "each step adds one lever to the one above it):\n\n" + text +
-            f"\n\nCommand: `{command}`. Runs in `{Path(args.runs).name}/<step>`.\n")
-    out = Path(args.out)
+            f"\n\nChosen on validation (highest overlap area): **{labels[chosen]}** (the `default` preset and the "
+            f"reference bundle `nottingham-gan`). Command: `{command}`. Runs in `{Path(args.runs).name}/<step>`.\n")
     atomic_write(out.with_suffix(".md"), text)
     write_json(out.with_suffix(".json"), {"command": command, "ladder": [
         {"step": s, "label": lab, "preset": p, "overrides": o} for s, lab, p, o in LADDER],
-        "rows": rows, "trained": trained, "reference": reference,
+        "rows": rows, "trained": {step: _shown(info) for step, info in trained.items()}, "reference": reference,
+        "chosen": chosen, "markdown": text,
         "seconds": round(time.perf_counter() - started, 1)})
     print(text)
     if args.export:
         from musiclib.gan.bundle import export_reference
 
-        step = args.export_step
+        step = chosen
         folder = export_reference(trained[step]["bundle"], args.export, command=command, split_path=lstm.split_path,
                                   notes={"step": step, "label": labels[step], "validation": rows[step],
                                          "train_seconds": trained[step]["train_seconds"]})

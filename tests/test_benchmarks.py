@@ -150,10 +150,16 @@ def test_rerunning_a_section_keeps_the_other_rows_and_names_both_runs(bench, spe
     assert [run["sections"] for run in json.loads(out.read_text())["runs"]] == [["two"], ["one"]]
 
 
+def _benchmark_script(filename: str):
+    """A script of benchmarks/, loaded by path under a name of its own."""
+    spec = importlib.util.spec_from_file_location(f"musiclib_benchmarks_{Path(filename).stem}", BENCHMARKS / filename)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_lstm_budget_settings_build_configs_and_the_table_ranks_by_validation_loss():
-    spec = importlib.util.spec_from_file_location("musiclib_benchmarks_budget", ROOT / "benchmarks" / "lstm_budget.py")
-    budget = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(budget)
+    budget = _benchmark_script("lstm_budget.py")
     assert budget.SETTINGS["short"] == {"preset": "short"} and budget.SETTINGS["default"] == {"preset": "default"}
     configs = set()
     for setting in budget.SETTINGS.values():
@@ -171,10 +177,7 @@ def test_lstm_budget_settings_build_configs_and_the_table_ranks_by_validation_lo
 @pytest.fixture(scope="module")
 def polyphonic():
     """benchmarks/polyphonic.py, loaded by path."""
-    spec = importlib.util.spec_from_file_location("musiclib_benchmarks_polyphonic", BENCHMARKS / "polyphonic.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _benchmark_script("polyphonic.py")
 
 
 def test_polyphonic_table_sets_our_rows_beside_the_published_ones_and_judges_each_target(polyphonic):
@@ -192,11 +195,7 @@ def test_polyphonic_table_sets_our_rows_beside_the_published_ones_and_judges_eac
 @pytest.fixture(scope="module")
 def transformer_benchmark():
     """benchmarks/transformer_nottingham.py, loaded by path."""
-    spec = importlib.util.spec_from_file_location("musiclib_benchmarks_transformer",
-                                                  BENCHMARKS / "transformer_nottingham.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _benchmark_script("transformer_nottingham.py")
 
 
 def test_transformer_speed_rows_compare_the_cache_with_rerunning_the_window(transformer_benchmark):
@@ -225,3 +224,37 @@ def test_transformer_nll_table_marks_trained_rows(transformer_benchmark):
     lines = transformer_benchmark.markdown_nll(rows)
     assert lines[2] == "| LSTM | 0.587 | 1.80 | 0.800 | 8 | 1,000,000 | 32.9 |"
     assert lines[3] == "| 5-gram KN | 0.804 | 2.23 | 0.750 | — | — | — |"
+
+
+@pytest.fixture(scope="module")
+def gan_recipe():
+    """benchmarks/gan_recipe.py, loaded by path."""
+    return _benchmark_script("gan_recipe.py")
+
+
+def test_gan_recipe_ladder_adds_one_lever_a_step_and_holds_the_default_preset(gan_recipe):
+    from musiclib.gan.model import GANConfig
+    from musiclib.gan.model import config_for as gan_config_for
+
+    configs = [gan_config_for(preset, **overrides) for _, _, preset, overrides in gan_recipe.LADDER]
+    names = [name for name, *_ in gan_recipe.LADDER]
+    assert configs[0] == gan_config_for("paper") and configs[names.index("phrase16")] == gan_config_for("default")
+    assert configs[-1] == gan_config_for("default", ema_decay=0.99)  # the last lever, measured and dropped
+    assert configs[1] == GANConfig(critic_steps=3)  # the previous default: plain 4-bar rolls
+    for before, after in zip(configs[1:-1], configs[2:]):
+        changed = {k for k, v in after.to_dict().items() if before.to_dict()[k] != v}
+        assert changed and changed <= set(GANConfig().to_dict()) - {"seed"}
+    assert names.count("phrase16") == 1
+    rows = {"steps": {"overlap_area": 0.64}, "phrase16": {"overlap_area": 0.7481}, "ema": {"overlap_area": 0.7479}}
+    assert gan_recipe.chosen_step(rows, dict.fromkeys(rows)) == "phrase16"  # a tie at 3 digits: the cheaper step
+
+
+def test_gan_recipe_table_marks_features_above_the_markov_chain(gan_recipe):
+    features = dict.fromkeys(gan_recipe.TARGET_FEATURES, 0.5)
+    row = {"overlap_area": 0.6, "c2st_logistic": 0.9, "c2st_boosting": 0.95, "per_feature": dict(features),
+           "mean_melodic_interval": 3.0, "bar_repetition": 0.2, "memorised_share": 0.0}
+    better = {**row, "per_feature": {**features, "mean_melodic_interval": 0.7}}
+    text = gan_recipe.markdown({"steps": better, "Markov": row}, {"steps": {"train_seconds": 600, "musegan": None}},
+                               {"steps": "+ steps"}, {"mean_melodic_interval": 2.6, "bar_repetition": 0.55})
+    line = next(x for x in text.splitlines() if x.startswith("| + steps"))
+    assert "**0.70**" in line and line.count("**") == 2 and "| 10.0 |" in line

@@ -82,7 +82,9 @@ def test_config_round_trips_through_json_and_presets_exist():
     assert again == config and isinstance(again.generator_filters, tuple)
     assert {"default", "short", "tiny", "paper"} <= set(PRESETS)
     short, default = config_for("short"), config_for("default")
-    assert short.epochs == 4 and short.replace(epochs=default.epochs) == default  # the default GAN, fewer epochs
+    for name in gt.NOTE_LEVERS:  # the walkthrough writes notes as the recipe does, on 4-bar phrases
+        assert getattr(short, name) == getattr(default, name)
+    assert (short.n_bars, default.n_bars, default.temporal_network) == (4, 16, "gru") and default.ema_decay > 0
     base = GANConfig()
     assert (base.latent_dim, base.bar_latent_dim, base.critic_steps, base.gp_weight) == (64, 32, 5, 10.0)
     assert (base.learning_rate, base.beta_1, base.beta_2, base.batch_size) == (1e-3, 0.5, 0.9, 64)
@@ -274,7 +276,7 @@ def _save(path, result, **kwargs):
 def test_bundle_round_trip(trained, tmp_path):
     _, result = trained
     path = _save(tmp_path / "bundle", result)
-    assert sorted(p.name for p in path.iterdir()) == sorted(gt.REQUIRED_FILES)
+    assert sorted(p.name for p in path.iterdir()) == sorted([*gt.REQUIRED_FILES, gt.CRITIC_FILE])
     bundle = gt.load_bundle(path)
     assert bundle.config == result.gan.config and bundle.encoding == PianoRollEncoding()
     assert bundle.meter == (4, 4) and bundle.data_info["dataset"] == "toy"
@@ -295,8 +297,8 @@ def test_bundle_mismatches_raise_clear_errors(trained, tmp_path):
     (path / "config.json").write_text(json.dumps(config))
     with pytest.raises(gt.GANBundleError, match="must match"):
         gt.load_bundle(path)
-    (path / gt.CRITIC_FILE).unlink()
-    with pytest.raises(gt.GANBundleError, match="missing critic.keras"):
+    (path / gt.GENERATOR_FILE).unlink()  # the critic is optional; the generator is not
+    with pytest.raises(gt.GANBundleError, match="missing generator.keras"):
         gt.load_bundle(path)
     with pytest.raises(gt.GANBundleError, match="must match"):
         _save(tmp_path / "other", result, meter=(3, 4))
@@ -403,6 +405,8 @@ def toy_phrases_with_onsets(n: int = 64, seed: int = 0) -> np.ndarray:
         ({"critic_filters": (8, 8, 8, 8), "n_bars": 6}, "multiple of 4"),
         ({"onsets": 1}, "onsets"),
         ({"hop_bars": 0}, "hop_bars"),
+        ({"melody_steps": 3}, "divide steps_per_bar"),
+        ({"accompaniment_steps": 4}, "only with monophonic_melody"),
     ],
 )
 def test_recipe_options_are_validated(changes, message):
@@ -576,3 +580,14 @@ def test_the_critic_interval_view_reads_pitch_differences_of_the_melody():
     for index, lag in enumerate((1, 2, 4, 8), start=1):
         earlier = np.concatenate([np.zeros((lag, readouts)), height[:-lag]])
         np.testing.assert_allclose(out[:, index * readouts : (index + 1) * readouts], height - earlier, atol=1e-5)
+
+
+def test_grouped_steps_share_one_decision_and_onsets_keep_every_step():
+    config = RECIPE.replace(melody_steps=2, accompaniment_steps=4)
+    generator = build_generator(config)
+    probabilities = MusicGAN(generator, build_critic(config), config).generate(4, seed=2)
+    by_step = probabilities.reshape(4, -1, 84, 4)
+    np.testing.assert_allclose(by_step[:, 0::2, :, 0], by_step[:, 1::2, :, 0], atol=1e-6)  # eighths
+    beats = by_step[..., 1].reshape(4, -1, 4, 84)
+    np.testing.assert_allclose(beats, np.repeat(beats[:, :, :1], 4, axis=2), atol=1e-6)  # beats
+    assert not np.allclose(by_step[:, 0::2, :, 2], by_step[:, 1::2, :, 2])  # onsets: every sixteenth

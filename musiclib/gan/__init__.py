@@ -26,6 +26,7 @@ _EXPORTS = {
     "sample_latents": "model",
     "generate_phrases": "model",
     "TEMPORAL_NETWORKS": "model",
+    "NOTE_LEVERS": "model",
     "phrases_from_tunes": "training",
     "phrases_fingerprint": "training",
     "make_dataset": "training",
