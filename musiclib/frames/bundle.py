@@ -28,7 +28,7 @@ from musiclib._files import links_outside, read_json, write_json
 from musiclib._keras import deflate_keras_archive, load_checked_model, quiet_keras_saving
 from musiclib.frames.model import FrameModelConfig, build_frame_model
 from musiclib.lm.bundle import _swap_into_place
-from musiclib.lm.reference import REFERENCE_FILE, reference_path
+from musiclib.lm.reference import REFERENCE_FILE, reference_record
 
 __all__ = [
     "FRAME_BUNDLE_FILES",
@@ -168,15 +168,7 @@ def load_frame_reference(name: str, *, root: str | os.PathLike | None = None) ->
     Its ``reference.json`` must name it, give the command that made it, and record the
     training data fingerprint the bundle's ``data.json`` holds.
     """
-    from musiclib.lm.bundle import BundleError
-
-    try:
-        folder = reference_path(name, root=root)
-    except BundleError as error:
-        raise FrameBundleError(str(error)) from None
-    record = _read(folder / REFERENCE_FILE)
-    if not isinstance(record, dict) or record.get("name") != name or "command" not in record:
-        raise FrameBundleError(f"{folder / REFERENCE_FILE} does not describe reference bundle {name!r}")
+    folder, record = reference_record(name, root=root, error=FrameBundleError)
     bundle = load_frame_bundle(folder)
     if record.get("data_hash") != bundle.data_info.get("train_fingerprint"):
         raise FrameBundleError(f"{folder / REFERENCE_FILE} names other training data than the bundle's {_DATA}")

@@ -532,18 +532,11 @@ def export_reference(
 def load_reference(name: str, *, root: str | os.PathLike | None = None) -> GANBundle:
     """Load reference GAN bundle ``name`` with every check of :func:`load_bundle`, and
     check that its ``reference.json`` names it and records the bundle's training data."""
-    from musiclib.lm.bundle import BundleError
-    from musiclib.lm.reference import REFERENCE_FILE, reference_path
+    from musiclib.lm.reference import REFERENCE_FILE, reference_record
 
-    try:
-        folder = reference_path(name, root=root)
-    except BundleError as error:
-        raise GANBundleError(str(error)) from None
+    folder, record = reference_record(name, root=root, error=GANBundleError)
     if not is_gan_bundle(folder):
         raise GANBundleError(f"reference bundle {name!r} is not a GAN bundle")
-    record = _read_json_file(folder / REFERENCE_FILE)
-    if not isinstance(record, dict) or record.get("name") != name or "command" not in record:
-        raise GANBundleError(f"{folder / REFERENCE_FILE} does not describe reference bundle {name!r}")
     bundle = load_bundle(folder)
     if record.get("data_hash") != bundle.data_info.get("data_hash"):
         raise GANBundleError(f"{folder / REFERENCE_FILE} names other training data than the bundle's {DATA_FILE}")

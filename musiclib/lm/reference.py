@@ -35,6 +35,7 @@ __all__ = [
     "reference_path",
     "load_reference",
     "resolve_bundle",
+    "reference_record",
     "export_reference",
 ]
 
@@ -67,6 +68,26 @@ def reference_path(name: str, *, root: str | os.PathLike | None = None) -> Path:
     if name not in names:
         raise BundleError(f"no reference bundle named {name!r}; available: {', '.join(names) or 'none'}")
     return _root(root) / name
+
+
+def reference_record(name: str, *, root: str | os.PathLike | None = None,
+                     error: type[Exception] = BundleError) -> tuple[Path, dict[str, Any]]:
+    """The folder of reference bundle ``name`` and its ``reference.json``, which must name it
+    and give the command that made it; any problem is raised as ``error`` (each model
+    family's loader then checks the record's data fingerprint against its bundle's)."""
+    try:
+        folder = reference_path(name, root=root)
+    except BundleError as problem:
+        raise error(str(problem)) from None
+    try:
+        record = read_json(folder / REFERENCE_FILE)
+    except FileNotFoundError:
+        raise error(f"{folder / REFERENCE_FILE} is missing") from None
+    except (ValueError, UnicodeDecodeError) as problem:
+        raise error(f"{folder / REFERENCE_FILE} is not valid JSON: {problem}") from None
+    if not isinstance(record, dict) or record.get("name") != name or "command" not in record:
+        raise error(f"{folder / REFERENCE_FILE} does not describe reference bundle {name!r}")
+    return folder, record
 
 
 def load_reference(name: str, *, root: str | os.PathLike | None = None) -> Bundle:
