@@ -106,6 +106,7 @@ def train_lstm_experiment(
     seed: int = 0,
     verbose: int = 1,
     architecture: str = "lstm",
+    train_stride: int | None = None,
     **overrides: Any,
 ) -> LSTMResult:
     """Train, evaluate against baselines, and save a bundle under ``out_dir/bundle``.
@@ -117,6 +118,8 @@ def train_lstm_experiment(
     Training state (checkpoints, backups for resuming, history) lives in
     ``out_dir/work``; rerunning after an interruption resumes from the last completed
     epoch. The NLL table is written to ``out_dir/nll_table.json`` and ``.md``.
+    ``train_stride`` spaces the training windows (default: the trainer's); a larger stride
+    keeps an epoch of augmented data (12 keys) to the steps of an epoch without it.
     """
     from musiclib.lm.architectures import build_model, model_config_for, scoring_context
     from musiclib.lm.bundle import save_bundle
@@ -129,7 +132,7 @@ def train_lstm_experiment(
     model = build_model(config)
     started = time.perf_counter()
     history = train(model, config, prepared.sequences["train"], prepared.sequences["valid"],
-                    out_dir=out_dir / "work", verbose=verbose)
+                    out_dir=out_dir / "work", verbose=verbose, train_stride=train_stride)
     train_seconds = time.perf_counter() - started
     table = nll_table(model, prepared, name=architecture, context=scoring_context(config))
     write_json(out_dir / "nll_table.json", table)

@@ -258,3 +258,48 @@ def test_gan_recipe_table_marks_features_above_the_markov_chain(gan_recipe):
                                {"steps": "+ steps"}, {"mean_melodic_interval": 2.6, "bar_repetition": 0.55})
     line = next(x for x in text.splitlines() if x.startswith("| + steps"))
     assert "**0.70**" in line and line.count("**") == 2 and "| 10.0 |" in line
+
+
+def test_lstm_levers_change_one_thing_each_and_the_table_lists_every_row():
+    levers = _benchmark_script("lstm_levers.py")
+    from musiclib.prepare import TRANSPOSE_MODES, PrepareConfig
+
+    configs = set()
+    for name, changes in levers.LEVERS.items():
+        changes = dict(changes)
+        transpose = changes.pop("transpose", "none")
+        assert transpose in TRANSPOSE_MODES and PrepareConfig(dataset="nottingham", transpose=transpose)
+        changes.pop("train_stride", None)
+        configs.add((transpose, config_for("default", 50, **{"epochs": levers.BASE_EPOCHS, **changes})))
+        assert name == "default" or levers.LEVERS[name], "every lever but the default row changes something"
+    assert len(configs) == len(levers.LEVERS)  # no two levers train the same thing
+    row = {"changes": {"dropout": 0.0}, "epochs": 2, "weights": 1_020_037, "train_minutes": 8.1, "val_nll": 0.71,
+           "overlap_area": 0.8, "c2st_logistic": 0.97, "c2st_boosting": 0.96, "mean_melodic_interval": 2.9,
+           "bar_repetition": 0.05, "memorised_share": 0.0}
+    real = {"ceiling": {"overlap_area": 0.93, "c2st_logistic": 0.5, "c2st_boosting": 0.5, "memorised_share": 0.05},
+            "mean_melodic_interval": 2.55, "bar_repetition": 0.56}
+    text = levers.markdown({"rows": {"no dropout": row}, "real": real, "valid_tunes": 103, "n": 100, "seeds": 2,
+                            "tokens": "2.1M", "command": "benchmarks/lstm_levers.py"})
+    assert ("| no dropout | dropout=0.0 | 2 | 1,020,037 | 8.1 | 0.710 | 0.800 | 0.970 | 0.960 | 2.90 | 0.050 | "
+            "0.000 |") in text
+    assert "| real (ceiling) | — | — | — | — | — | 0.930 | 0.500 | 0.500 | 2.55 | 0.560 | 0.050 |" in text
+
+
+def test_train_lstm_experiment_passes_the_window_stride_to_the_trainer(monkeypatch, tmp_path):
+    import musiclib as ml
+    import musiclib.lm.training
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_train(*args, **kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(musiclib.lm.training, "train", fake_train)
+    prepared = ml.prepare.prepare(ml.prepare.PrepareConfig(dataset="folk", max_tunes=12))
+    with pytest.raises(Stop):
+        ml.experiments.train_lstm_experiment(prepared, out_dir=tmp_path, preset="tiny", train_stride=96)
+    assert seen["train_stride"] == 96
