@@ -1,18 +1,30 @@
-"""Rotary against ALiBi relative positions: the same Transformer, the same budget, Nottingham's validation split.
+"""Relative positions compared: the same Transformer, the same budget, Nottingham's validation split.
 
 Usage::
 
-    nice -n 10 .venv/bin/python benchmarks/transformer_positions.py            # 2 epochs each
+    nice -n 10 .venv/bin/python benchmarks/transformer_positions.py            # rotary, ALiBi, rotary over bars
+    nice -n 10 .venv/bin/python benchmarks/transformer_positions.py --positions rotary rotary-bars \\
+        --out results/transformer_bar_positions
     nice -n 10 .venv/bin/python benchmarks/transformer_positions.py --epochs 1 --out runs/positions-smoke
 
 Each position method trains the ``default`` preset's network with ``--overrides`` (by
-default a smaller one, so both fit a short budget on 2 CPU cores) for ``--epochs``
+default a smaller one, so each fits a short budget on 2 CPU cores) for ``--epochs``
 epochs on the Nottingham split of the reference bundles (seed 0), and is scored on the
 **validation** tunes only (the choice of the default is made here; the test split is
 not touched). Reported: validation NLL in nats/token (scored in half-overlapping
-windows, as the benchmark scores the test split), training minutes, and the
-bar-repetition share of 100 pieces of 16 bars sampled from ``BOS`` beside the
-validation tunes' own.
+windows, as the benchmark scores the test split), training minutes, the bar-repetition
+share of ``-n`` pieces of 16 bars sampled from ``BOS`` beside the validation tunes'
+own, and two measures of copying, on the validation tunes of at least 16 bars:
+
+* **context gain**: the NLL of bars 9-16 scored without bars 1-8 minus the NLL with
+  them (nats/token). Nottingham's tunes repeat their A part, so a model that copies
+  gains a lot from the earlier bars; one that does not, little.
+* **primed copy share**: primed with a tune's first 8 bars, the share of generated
+  bars 9-16 that repeat the bar 8 earlier (:func:`musiclib.evaluation.copy_share`),
+  beside the real continuations' share.
+
+Each position trains in its own folder under ``runs/transformer-positions/`` and
+resumes there after an interruption.
 
 Writes ``<out>.md`` and ``<out>.json`` (default ``results/transformer_positions``).
 """
@@ -32,14 +44,71 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MUSICLIB_SHARED_DATA", ROOT.parent / "shared" / "data"))
 sys.path.insert(0, str(ROOT))
 
-POSITIONS = ("rotary", "alibi")
-DEFAULT_OVERRIDES = {"model_dim": 128, "num_layers": 3, "ff_dim": 512, "sequence_length": 256, "batch_size": 32}
+POSITIONS = ("rotary", "alibi", "rotary-bars")
+DEFAULT_OVERRIDES = {"model_dim": 128, "num_layers": 3, "ff_dim": 512, "sequence_length": 512, "batch_size": 16}
+"""A smaller network than the default preset's, with its full window (8 bars of a Nottingham tune
+with its chords are about 300 tokens: a window of 256 cannot hold a repeat of the A part)."""
+PRIME_BARS = 8
+
+
+def run_name(config) -> str:
+    """``<position>-<hash of the config>``: another network or budget trains in another folder."""
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    return f"{config.position}-{digest}"
+
+
+def copy_tunes(tunes, *, bars: int = 2 * PRIME_BARS) -> list:
+    """The validation tunes that have ``bars`` bars, each cut to them."""
+    import musiclib as ml
+
+    return [ml.evaluation.excerpt(t, n_bars=bars) for t in tunes if len(t.bar_starts()) >= bars]
+
+
+def context_gain(model, config, vocab, encoding, tunes) -> dict:
+    """NLL of bars 9-16 (nats/token) with and without bars 1-8 before them."""
+    import keras
+
+    from musiclib.encoding.events import BAR_TOKEN
+    from musiclib.lm.sampling import primer_from_tune
+
+    with_context, without = [], []
+    for tune in tunes:
+        tokens = primer_from_tune(encoding, tune, n_bars=2 * PRIME_BARS)[: config.sequence_length + 1]
+        ids = np.asarray(vocab.encode(tokens), dtype=np.int32)
+        bars = [i for i, token in enumerate(tokens) if token == BAR_TOKEN]
+        if len(bars) <= PRIME_BARS:
+            continue
+        second = bars[PRIME_BARS]
+        for sequence, first_target, sink in ((ids, second, with_context),
+                                             (np.concatenate([ids[:2], ids[second:]]), 2, without)):
+            logits = keras.ops.convert_to_numpy(model(sequence[None, :-1], training=False))[0].astype(np.float64)
+            logits -= logits.max(-1, keepdims=True)
+            log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+            targets = sequence[1:]
+            sink.extend(-log_probs[np.arange(first_target - 1, len(targets)), targets[first_target - 1:]])
+    return {"with_context": float(np.mean(with_context)), "without_context": float(np.mean(without)),
+            "gain": float(np.mean(without) - np.mean(with_context))}
+
+
+def primed_copy_share(parts, encoding, tunes, *, seed: int = 0) -> float:
+    """Mean :func:`copy_share` of continuations primed with each tune's first 8 bars."""
+    import musiclib as ml
+
+    primers = [ml.lm.primer_from_tune(encoding, t, n_bars=PRIME_BARS) for t in tunes]
+    pieces = ml.lm.sample_many(parts, seeds=[seed + i for i in range(len(tunes))], primers=primers,
+                               n_bars=2 * PRIME_BARS, top_p=0.95)
+    shares = [ml.evaluation.copy_share(encoding.decode(tokens).tune, offset=PRIME_BARS, start=PRIME_BARS,
+                                       n_bars=2 * PRIME_BARS) for tokens in pieces]
+    return float(np.nanmean(shares))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(SHARED / "nottingham"))
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--positions", nargs="+", choices=POSITIONS, default=list(POSITIONS))
     parser.add_argument("--overrides", default=json.dumps(DEFAULT_OVERRIDES),
                         help="TransformerConfig fields as JSON, applied to the default preset")
     parser.add_argument("-n", type=int, default=100, help="pieces sampled per method for the repetition share")
@@ -48,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import musiclib as ml
     from musiclib._files import atomic_write, write_json
+    from musiclib.encoding.events import BAR_TOKEN
 
     overrides = json.loads(args.overrides)
     run_root = ROOT / "runs" / "transformer-positions"
@@ -55,14 +125,19 @@ def main(argv: list[str] | None = None) -> int:
                                   out_dir=run_root)
     valid_tunes = [ml.evaluation.excerpt(tune, n_bars=16) for tune in prepared.tunes["valid"]]
     real_repetition = float(np.nanmean(ml.evaluation.set_repetition(valid_tunes, n_bars=16)))
+    copying = copy_tunes(prepared.tunes["valid"])
+    real_copy = float(np.nanmean([ml.evaluation.copy_share(t, offset=PRIME_BARS, start=PRIME_BARS,
+                                                           n_bars=2 * PRIME_BARS) for t in copying]))
+    bar_id = int(prepared.vocab.encode([BAR_TOKEN], strict=True)[0])
     rows = []
-    for position in POSITIONS:
+    for position in args.positions:
+        extra = {"bar_token_id": bar_id} if position == "rotary-bars" else {}
         config = ml.lm.transformer_config_for("default", len(prepared.vocab), position=position,
-                                              epochs=args.epochs, **overrides)
+                                              epochs=args.epochs, **overrides, **extra)
         model = ml.lm.build_transformer(config)
         started = time.perf_counter()
         history = ml.lm.train(model, config, prepared.sequences["train"], prepared.sequences["valid"],
-                              out_dir=run_root / position, verbose=2)
+                              out_dir=run_root / run_name(config), verbose=2)
         minutes = (time.perf_counter() - started) / 60
         scores = ml.lm.evaluate_nll(model, prepared.sequences["valid"], context=config.sequence_length)
         parts = ml.lm.ModelParts(model, prepared.vocab, config, prepared.encoding,
@@ -70,24 +145,34 @@ def main(argv: list[str] | None = None) -> int:
         pieces = ml.lm.sample_many(parts, seeds=range(args.n), n_bars=16, top_p=0.95)
         tunes = [prepared.encoding.decode(tokens).tune for tokens in pieces]
         repetition = float(np.nanmean(ml.evaluation.set_repetition(tunes, n_bars=16)))
+        gain = context_gain(model, config, prepared.vocab, prepared.encoding, copying)
         rows.append({"position": position, "valid_nll": scores["nll"], "valid_accuracy": scores["accuracy"],
                      "epochs": len(history["loss"]), "train_minutes": round(minutes, 1),
-                     "bar_repetition": repetition})
+                     "bar_repetition": repetition, "context_gain": gain["gain"],
+                     "nll_bars_9_16": gain["with_context"],
+                     "primed_copy_share": primed_copy_share(parts, prepared.encoding, copying)})
         print(rows[-1], flush=True)
 
     best = min(rows, key=lambda row: row["valid_nll"])
-    lines = ["## Relative positions: rotary against ALiBi (Nottingham, validation split)", "",
-             f"Network: the default preset with {overrides}; {args.epochs} epoch(s) each, seed 0.", "",
+    lines = [f"## Relative positions: {', '.join(args.positions)} (Nottingham, validation split)", "",
+             f"Network: the default preset with {overrides}; {args.epochs} epoch(s) each, seed 0. Copying "
+             f"measured on the {len(copying)} validation tunes of at least 16 bars.", "",
              "| position | validation NLL ↓ | accuracy | epochs | training (min) | bar repetition (real: "
-             f"{real_repetition:.2f}) |", "|---|---:|---:|---:|---:|---:|"]
+             f"{real_repetition:.2f}) | NLL of bars 9-16 | context gain | primed copy share (real: {real_copy:.2f}) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['position']} | {r['valid_nll']:.3f} | {r['valid_accuracy']:.3f} | {r['epochs']} | "
-              f"{r['train_minutes']} | {r['bar_repetition']:.2f} |" for r in rows]
+              f"{r['train_minutes']} | {r['bar_repetition']:.2f} | {r['nll_bars_9_16']:.3f} | "
+              f"{r['context_gain']:.3f} | {r['primed_copy_share']:.2f} |" for r in rows]
+    lines += ["", "Context gain: NLL of bars 9-16 scored without bars 1-8 minus with them (nats/token). Primed "
+              "copy share: primed with the first 8 bars, the share of generated bars 9-16 that repeat the bar "
+              "8 earlier (Jaccard >= 0.5)."]
     lines += ["", f"Lower validation NLL: **{best['position']}**.",
               "", f"Command: `benchmarks/transformer_positions.py {' '.join(sys.argv[1:] if argv is None else argv)}`"]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out.with_suffix(".md"), "\n".join(lines) + "\n")
     write_json(out.with_suffix(".json"), {"rows": rows, "real_bar_repetition": real_repetition,
+                                          "real_primed_copy_share": real_copy,
                                           "overrides": overrides, "epochs": args.epochs, "best": best["position"]})
     print("\n".join(lines))
     return 0

@@ -128,6 +128,7 @@ def train_lstm_experiment(
     out_dir = Path(out_dir)
     if epochs is not None:
         overrides["epochs"] = epochs
+    overrides = {**_bar_token_override(architecture, preset, prepared.vocab, overrides), **overrides}
     config = model_config_for(architecture, preset, len(prepared.vocab), seed=seed, **overrides)
     model = build_model(config)
     started = time.perf_counter()
@@ -151,6 +152,18 @@ def train_lstm_experiment(
                               encoding_config=encoding_config, data_info=data_info, split_path=split_path,
                               metrics=metrics, history=history)
     return LSTMResult(model, config, history, table, Path(bundle_path), train_seconds)
+
+
+def _bar_token_override(architecture: str, preset: str, vocab: Any, overrides: dict) -> dict[str, int]:
+    """``{"bar_token_id": ...}`` when a Transformer with bar positions will train, else nothing."""
+    from musiclib.encoding.events import BAR_TOKEN
+    from musiclib.lm.transformer import TRANSFORMER_PRESETS
+
+    if architecture != "transformer" or "bar_token_id" in overrides or preset not in TRANSFORMER_PRESETS:
+        return {}
+    if overrides.get("position", TRANSFORMER_PRESETS[preset].get("position")) != "rotary-bars":
+        return {}
+    return {"bar_token_id": int(vocab.encode([BAR_TOKEN], strict=True)[0])}
 
 
 def track_info(prepared: Prepared) -> dict[str, Any]:

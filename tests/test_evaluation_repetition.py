@@ -51,3 +51,16 @@ def test_edge_cases():
     with pytest.raises(ValueError, match="threshold"):
         repetition_share(tune_of([A, A]), threshold=0.0)
     np.testing.assert_allclose(set_repetition([tune_of([A, A]), tune_of([A, B])]), [1.0, 0.0])
+
+
+def test_copy_share_counts_the_bars_that_come_back_after_the_offset():
+    from musiclib.evaluation.repetition import copy_share
+
+    C, D = [61, 63, 66, 68], [70, 71, 72, 73]
+    assert copy_share(tune_of([A, B, A, B]), offset=2, start=2, n_bars=4) == 1.0
+    assert copy_share(tune_of([A, B, A, C]), offset=2, start=2, n_bars=4) == 0.5
+    assert copy_share(tune_of([A, B, B, A]), offset=2, start=2, n_bars=4) == 0.0  # repeats, but not as a copy
+    assert copy_share(tune_of([A, B, C, D, A, B, C, D]), offset=4, start=4, n_bars=8) == 1.0
+    assert math.isnan(copy_share(tune_of([A, B]), offset=2, start=2, n_bars=4))
+    with pytest.raises(ValueError, match="offset"):
+        copy_share(tune_of([A, B]), offset=3, start=2)

@@ -38,10 +38,15 @@ from test_lm_training import (  # noqa: E402
     start_killed_run,
 )
 
-POSITIONS = ("rotary", "alibi")
+POSITIONS = ("rotary", "alibi", "rotary-bars")
+
+
+BAR_ID = 3  # the Bar token of the random sequences below (about one token in VOCAB)
 
 
 def tiny(**overrides) -> TransformerConfig:
+    if overrides.get("position") == "rotary-bars":
+        overrides.setdefault("bar_token_id", BAR_ID)
     return transformer_config_for("tiny", VOCAB, **overrides)
 
 
@@ -63,6 +68,17 @@ def keras_logits(model, ids) -> np.ndarray:
 def test_config_rejects_bad_values(field, value, message):
     with pytest.raises(ValueError, match=message):
         tiny(**{field: value})
+
+
+def test_bar_positions_need_the_bar_token_and_only_they_take_it():
+    with pytest.raises(ValueError, match="needs bar_token_id"):
+        transformer_config_for("tiny", VOCAB, position="rotary-bars")
+    with pytest.raises(ValueError, match="needs bar_token_id"):
+        transformer_config_for("tiny", VOCAB, position="rotary-bars", bar_token_id=VOCAB)
+    with pytest.raises(ValueError, match="only used by position 'rotary-bars'"):
+        transformer_config_for("tiny", VOCAB, bar_token_id=BAR_ID)
+    config = tiny(position="rotary-bars")
+    assert TransformerConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
 def test_config_round_trips_through_json():
@@ -102,6 +118,38 @@ def test_rotary_scores_depend_only_on_the_distance():
 
     np.testing.assert_allclose(score(107, 103), score(7, 3), rtol=1e-4, atol=1e-5)
     assert np.abs(score(7, 3) - score(7, 5)).max() > 1e-3  # another distance, another score
+
+
+def test_bar_rotary_scores_depend_only_on_the_token_and_bar_distances():
+    """With "rotary-bars" a score depends on how many tokens and how many bars lie between
+    query and key, not on where the window or the piece starts."""
+    config = tiny(position="rotary-bars", seed=1)
+    weights = TransformerWeights(build_transformer(config), config)
+    rng = np.random.default_rng(1)
+    query, key = rng.normal(size=(2, 1, config.num_heads, config.head_dim)).astype(np.float32)
+
+    def score(query_at: tuple[int, int], key_at: tuple[int, int]) -> np.ndarray:
+        q = weights.rotate(query, weights.rotation(np.array([query_at[0]]), np.array([query_at[1]])))
+        k = weights.rotate(key, weights.rotation(np.array([key_at[0]]), np.array([key_at[1]])))
+        return (q * k).sum(axis=-1)
+
+    np.testing.assert_allclose(score((107, 12), (103, 4)), score((7, 9), (3, 1)), rtol=1e-4, atol=1e-5)
+    assert np.abs(score((7, 9), (3, 1)) - score((7, 9), (3, 5))).max() > 1e-3  # same tokens apart, other bars
+    assert np.abs(score((7, 9), (3, 1)) - score((7, 9), (5, 1))).max() > 1e-3  # same bars apart, other tokens
+
+
+def test_cached_bar_positions_are_counted_per_sequence_of_a_batch():
+    """Two different sequences in one batch: each row's cached logits equal its own full logits."""
+    config = tiny(position="rotary-bars", seed=5)
+    model = build_transformer(config)
+    rng = np.random.default_rng(5)
+    ids = rng.integers(1, VOCAB, size=(2, 30))
+    ids[0, ::4], ids[1, ::4] = BAR_ID, 1  # row 0 has many more bars than row 1
+    step = CachedStep(model, config)
+    states = step.initial_states(2)
+    cached = np.stack([step(ids[:, t:t + 1], states)[0] for t in range(ids.shape[1])], axis=1)
+    for row in range(2):
+        np.testing.assert_allclose(cached[row], keras_logits(model, ids[row]), atol=1e-4)
 
 
 @pytest.mark.parametrize("position", POSITIONS)
@@ -249,6 +297,26 @@ def test_bundle_round_trip_and_refusals(transformer_bundle, tmp_path):
         load_bundle(tampered)
 
 
+def test_a_bar_position_bundle_loads_in_safe_mode_and_samples_as_the_full_model(tmp_path):
+    from musiclib.encoding.events import BAR_TOKEN
+
+    encoding = get_encoding("events")
+    vocab = encoding.vocabulary()
+    bar_id = int(vocab.encode([BAR_TOKEN], strict=True)[0])
+    config = transformer_config_for("tiny", len(vocab), sequence_length=32, position="rotary-bars",
+                                    bar_token_id=bar_id)
+    path = save_bundle(tmp_path / "bundle", model=build_transformer(config), config=config, vocab=vocab,
+                       encoding_config=encoding, data_info={"data_hash": "x", "dataset": "toy"})
+    bundle = load_bundle(path)
+    assert bundle.config == config
+    ids = vocab.encode(["BOS", "Meter_4/4", BAR_TOKEN, "Pos_0", "Track_0", "Pitch_60", "Dur_12", BAR_TOKEN,
+                        "Pos_0", "Track_0", "Pitch_62", "Dur_12", BAR_TOKEN], strict=True)
+    np.testing.assert_allclose(keras_logits(bundle.model, ids), numpy_logits(TransformerWeights(
+        bundle.model, bundle.config), ids), atol=1e-4)
+    tokens = sample_tokens(bundle, seed=0, n_bars=4)
+    assert encoding.decode(tokens).dropped == 0 and 1 <= tokens.count(BAR_TOKEN) <= 4
+
+
 def test_sampling_is_grammatical_seeded_and_batched(transformer_bundle):
     from musiclib.encoding.grammar import EventGrammar
 
@@ -273,3 +341,15 @@ def test_share_split_compares_split_and_vocabulary_not_the_corpus_fingerprint():
     assert lstm.data_info["data_hash"] != transformer.data_info["data_hash"]  # loader settings changed between them
     assert share_split(lstm, transformer)
     assert not share_split(lstm, load_reference("folk-lstm"))
+
+
+def test_an_experiment_with_bar_positions_finds_the_bar_token_in_its_vocabulary():
+    from musiclib.encoding.events import BAR_TOKEN
+    from musiclib.experiments import _bar_token_override
+
+    vocab = get_encoding("events").vocabulary()
+    bar_id = int(vocab.encode([BAR_TOKEN], strict=True)[0])
+    assert _bar_token_override("transformer", "default", vocab, {"position": "rotary-bars"}) == {"bar_token_id": bar_id}
+    assert _bar_token_override("transformer", "default", vocab, {}) == {}
+    assert _bar_token_override("lstm", "default", vocab, {"position": "rotary-bars"}) == {}
+    assert _bar_token_override("transformer", "default", vocab, {"position": "rotary-bars", "bar_token_id": 7}) == {}

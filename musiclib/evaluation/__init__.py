@@ -31,6 +31,7 @@ _EXPORTS = {
     "REPETITION_THRESHOLD": "repetition",
     "bar_contents": "repetition",
     "bar_self_similarity": "repetition",
+    "copy_share": "repetition",
     "repetition_share": "repetition",
     "set_repetition": "repetition",
     "intra_set_distances": "mgeval",

@@ -21,6 +21,7 @@ __all__ = [
     "REPETITION_THRESHOLD",
     "bar_contents",
     "bar_self_similarity",
+    "copy_share",
     "repetition_share",
     "set_repetition",
 ]
@@ -88,3 +89,23 @@ def repetition_share(tune: Tune, *, n_bars: int | None = None, threshold: float 
 def set_repetition(tunes, *, n_bars: int | None = None, threshold: float = REPETITION_THRESHOLD) -> np.ndarray:
     """:func:`repetition_share` of every piece of a set, as an ``(n,)`` array."""
     return np.asarray([repetition_share(tune, n_bars=n_bars, threshold=threshold) for tune in tunes], dtype=float)
+
+
+def copy_share(tune: Tune, *, offset: int = 8, start: int = 8, n_bars: int = 16,
+               threshold: float = REPETITION_THRESHOLD) -> float:
+    """Share of bars ``start..n_bars - 1`` whose melody repeats the bar ``offset`` bars earlier.
+
+    The measure of a continuation: prime a model with a tune's first ``start`` bars and
+    ask whether bar 9 comes back as bar 1, bar 10 as bar 2, and so on (Nottingham's
+    AABB tunes: about 0.8 for the real continuations). NaN when the piece has no bar
+    from ``start`` on.
+    """
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 < offset <= start:
+        raise ValueError(f"offset must be an integer in 1..start = {start}, got {offset!r}")
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
+    contents = bar_contents(tune, n_bars=n_bars)
+    later = range(start, len(contents))
+    if not len(later):
+        return float("nan")
+    return float(np.mean([_jaccard(contents[j], contents[j - offset]) >= threshold for j in later]))

@@ -14,6 +14,14 @@ music. Two cheap ways to get it are built in (``TransformerConfig.position``):
 ``"alibi"``
     ALiBi (Press et al. 2022): a per-head linear penalty on the distance is added to
     the attention scores.
+``"rotary-bars"``
+    Rotary embeddings over two distances at once, as 2-D rotary embeddings do for the
+    rows and columns of an image: half of each head's feature pairs rotate with the
+    token position, the other half with the *bar* position (the number of ``Bar``
+    tokens so far, ``TransformerConfig.bar_token_id``). A score can then prefer "the
+    same place eight bars back" whatever the number of tokens in between, which is how
+    a folk tune repeats its A part; with token distances alone that offset changes
+    with every bar's note count.
 
 Generation uses a key/value cache computed in NumPy (:class:`CachedStep`): each new
 token costs one step over the cached keys and values, not a re-run of the window. The
@@ -54,16 +62,18 @@ __all__ = [
     "RelativeSelfAttention",
     "TransformerWeights",
     "CachedStep",
+    "bar_positions",
     "numpy_logits",
     "attention_weights",
 ]
 
-POSITION_CHOICES = ("rotary", "alibi")
+POSITION_CHOICES = ("rotary", "alibi", "rotary-bars")
 """Allowed values of :attr:`TransformerConfig.position`."""
 
 _INIT_SEED_STRIDE = 1000
 _NORM_EPSILON = 1e-5
 _ROTARY_BASE = 10_000.0
+_BAR_ROTARY_BASE = 100.0  # bar distances within a window are tens, not thousands
 _MASKED = -1e9  # score of a future position (exp underflows to exactly 0 in float32)
 
 
@@ -89,13 +99,16 @@ class TransformerConfig:
     dropout
         Dropout on the embedding, after attention and feed-forward, and on attention weights.
     position
-        ``"rotary"`` or ``"alibi"`` (see the module notes).
+        ``"rotary"``, ``"alibi"`` or ``"rotary-bars"`` (see the module notes).
     sequence_length
         Training window in tokens; also the attention span of generation and scoring.
     learning_rate
         Adam's learning rate after warm-up.
     warmup_steps
         Batches over which the learning rate rises linearly from 0 (0: no warm-up).
+    bar_token_id
+        Vocabulary id of the ``Bar`` token: needed by ``position="rotary-bars"`` (which
+        counts bars), ``None`` otherwise.
     batch_size, epochs, patience, seed, clipnorm
         As for :class:`~musiclib.lm.lstm.LSTMConfig`.
     """
@@ -115,6 +128,7 @@ class TransformerConfig:
     patience: int = 3
     seed: int = 0
     clipnorm: float | None = 1.0
+    bar_token_id: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "model_dim", "num_layers", "num_heads", "ff_dim", "sequence_length",
@@ -131,6 +145,13 @@ class TransformerConfig:
             raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
         if self.position not in POSITION_CHOICES:
             raise ValueError(f"position must be one of {POSITION_CHOICES}, got {self.position!r}")
+        if self.position == "rotary-bars":
+            valid = isinstance(self.bar_token_id, int) and not isinstance(self.bar_token_id, bool)
+            if not valid or not 0 < self.bar_token_id < self.vocab_size:
+                raise ValueError(f"position 'rotary-bars' needs bar_token_id, the Bar token's id in "
+                                 f"1..{self.vocab_size - 1}; got {self.bar_token_id!r}")
+        elif self.bar_token_id is not None:
+            raise ValueError(f"bar_token_id is only used by position 'rotary-bars', not {self.position!r}")
         if not _is_positive_finite(self.learning_rate):
             raise ValueError(f"learning_rate must be a positive finite number, got {self.learning_rate!r}")
         for name in ("warmup_steps", "patience", "seed"):
@@ -211,9 +232,32 @@ def alibi_slopes(num_heads: int) -> np.ndarray:
     return np.array([2.0 ** (-8.0 * (h + 1) / num_heads) for h in range(num_heads)], dtype=np.float32)
 
 
-def rotary_inverse_frequencies(head_dim: int) -> np.ndarray:
-    """``1 / 10000 ** (2i / head_dim)`` for each pair ``i`` of a head's features."""
-    return (1.0 / _ROTARY_BASE ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)).astype(np.float32)
+def rotary_inverse_frequencies(head_dim: int, *, base: float = _ROTARY_BASE) -> np.ndarray:
+    """``1 / base ** (2i / head_dim)`` for each pair ``i`` of a head's features (base 10000)."""
+    return (1.0 / base ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)).astype(np.float32)
+
+
+def rotary_frequencies(head_dim: int, position: str) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse frequencies of the feature pairs that rotate with the token and with the bar position.
+
+    ``"rotary"``: every pair of the head turns with the token position (no bar pairs).
+    ``"rotary-bars"``: the first ``ceil(head_dim / 4)`` pairs turn with the token position
+    (base 10000), the rest with the bar position (base 100). Other positions: none.
+    """
+    pairs = head_dim // 2
+    if position == "rotary":
+        return rotary_inverse_frequencies(head_dim), np.zeros(0, np.float32)
+    if position == "rotary-bars":
+        bar_pairs = pairs // 2
+        token_pairs = pairs - bar_pairs
+        return (rotary_inverse_frequencies(2 * token_pairs),
+                rotary_inverse_frequencies(2 * bar_pairs, base=_BAR_ROTARY_BASE))
+    return np.zeros(0, np.float32), np.zeros(0, np.float32)
+
+
+def bar_positions(token_ids: np.ndarray, bar_token_id: int) -> np.ndarray:
+    """How many ``Bar`` tokens each position has seen, itself included (along the last axis)."""
+    return np.cumsum(np.asarray(token_ids) == bar_token_id, axis=-1).astype(np.float32)
 
 
 @keras.saving.register_keras_serializable(package="musiclib")
@@ -227,11 +271,14 @@ class RelativeSelfAttention(keras.layers.Layer):
     head_dim
         Width of each head (even).
     position
-        ``"rotary"`` or ``"alibi"``.
+        ``"rotary"``, ``"alibi"`` or ``"rotary-bars"``.
     dropout
         Dropout on the attention weights while training.
     seed
         Seed of the initialisers and of the dropout.
+    bar_token_id
+        The ``Bar`` token's id (``"rotary-bars"`` only): the layer then takes
+        ``[features, token_ids]`` and counts bars itself.
 
     Notes
     -----
@@ -242,7 +289,7 @@ class RelativeSelfAttention(keras.layers.Layer):
     """
 
     def __init__(self, num_heads: int, head_dim: int, *, position: str = "rotary", dropout: float = 0.0,
-                 seed: int | None = None, **kwargs: Any) -> None:
+                 seed: int | None = None, bar_token_id: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         _check_positive_int("num_heads", num_heads)
         _check_positive_int("head_dim", head_dim)
@@ -252,9 +299,15 @@ class RelativeSelfAttention(keras.layers.Layer):
             raise ValueError(f"position must be one of {POSITION_CHOICES}, got {position!r}")
         self.num_heads = int(num_heads)
         self.head_dim = int(head_dim)
+        if (position == "rotary-bars") != (bar_token_id is not None):
+            raise ValueError("bar_token_id is needed by position 'rotary-bars' and only by it")
         self.position = position
         self.dropout = float(dropout)
         self.seed = seed
+        self.bar_token_id = None if bar_token_id is None else int(bar_token_id)
+        token_frequencies, bar_frequencies = rotary_frequencies(self.head_dim, position)
+        self._token_frequencies = token_frequencies.tolist()
+        self._bar_frequencies = bar_frequencies.tolist()
         width = self.num_heads * self.head_dim
         self.qkv = keras.layers.Dense(3 * width, kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
                                       name="qkv")
@@ -264,6 +317,8 @@ class RelativeSelfAttention(keras.layers.Layer):
         self.attention_dropout = keras.layers.Dropout(self.dropout, seed=seed)
 
     def build(self, input_shape: Any) -> None:
+        if self.bar_token_id is not None:
+            input_shape = input_shape[0]
         width = self.num_heads * self.head_dim
         if input_shape[-1] != width:
             raise ValueError(f"inputs have {input_shape[-1]} features; this layer expects num_heads * head_dim = {width}")
@@ -275,14 +330,26 @@ class RelativeSelfAttention(keras.layers.Layer):
         x1, x2 = x[..., :half], x[..., half:]
         return x * cos + ops.concatenate([-x2, x1], axis=-1) * sin
 
+    def _angles(self, positions: Any, token_ids: Any) -> Any:
+        """Rotary angles ``[batch or 1, time, 1, head_dim]``."""
+        angles = positions[:, None] * ops.convert_to_tensor(np.array(self._token_frequencies, np.float32))[None, :]
+        angles = angles[None]  # [1, time, token pairs]
+        if self.bar_token_id is not None:
+            bars = ops.cumsum(ops.cast(ops.equal(token_ids, self.bar_token_id), "float32"), axis=1)
+            bar_angles = bars[:, :, None] * ops.convert_to_tensor(np.array(self._bar_frequencies, np.float32))
+            angles = ops.concatenate([angles + ops.zeros_like(bar_angles[:, :, :1]), bar_angles], axis=-1)
+        return ops.concatenate([angles, angles], axis=-1)[:, :, None, :]
+
     def call(self, inputs: Any, training: bool | None = None) -> Any:
+        token_ids = None
+        if self.bar_token_id is not None:
+            inputs, token_ids = inputs
         length = ops.shape(inputs)[1]
         qkv = ops.reshape(self.qkv(inputs), (-1, length, 3, self.num_heads, self.head_dim))
         query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # [batch, time, heads, head_dim]
         positions = ops.cast(ops.arange(length), "float32")
-        if self.position == "rotary":
-            angles = positions[:, None] * ops.convert_to_tensor(rotary_inverse_frequencies(self.head_dim))[None, :]
-            angles = ops.concatenate([angles, angles], axis=-1)[None, :, None, :]
+        if self.position in ("rotary", "rotary-bars"):
+            angles = self._angles(positions, token_ids)
             cos, sin = ops.cos(angles), ops.sin(angles)
             query, key = self._rotate(query, cos, sin), self._rotate(key, cos, sin)
         scores = ops.einsum("bqhd,bkhd->bhqk", query, key) * (self.head_dim ** -0.5)
@@ -301,11 +368,14 @@ class RelativeSelfAttention(keras.layers.Layer):
         return self.output_projection(attended)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
-        return input_shape
+        return input_shape[0] if self.bar_token_id is not None else input_shape
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "num_heads": self.num_heads, "head_dim": self.head_dim,
-                "position": self.position, "dropout": self.dropout, "seed": self.seed}
+        config = {**super().get_config(), "num_heads": self.num_heads, "head_dim": self.head_dim,
+                  "position": self.position, "dropout": self.dropout, "seed": self.seed}
+        if self.bar_token_id is not None:
+            config["bar_token_id"] = self.bar_token_id
+        return config
 
 
 def _layer_seed(config: TransformerConfig, index: int) -> int:
@@ -344,8 +414,10 @@ def build_transformer(config: TransformerConfig, *, name: str = "transformer_lan
         seed = _layer_seed(config, 10 * (index + 1))
         prefix = f"block_{index}"
         h = keras.layers.LayerNormalization(epsilon=_NORM_EPSILON, name=f"{prefix}_norm_1")(x)
-        h = RelativeSelfAttention(config.num_heads, config.head_dim, position=config.position,
-                                  dropout=config.dropout, seed=seed, name=f"{prefix}_attention")(h)
+        attention = RelativeSelfAttention(config.num_heads, config.head_dim, position=config.position,
+                                          dropout=config.dropout, seed=seed, bar_token_id=config.bar_token_id,
+                                          name=f"{prefix}_attention")
+        h = attention(h) if config.bar_token_id is None else attention([h, tokens])
         h = keras.layers.Dropout(config.dropout, seed=seed + 2, name=f"{prefix}_attention_dropout")(h)
         x = keras.layers.Add(name=f"{prefix}_attention_residual")([x, h])
         h = keras.layers.LayerNormalization(epsilon=_NORM_EPSILON, name=f"{prefix}_norm_2")(x)
@@ -430,12 +502,24 @@ class TransformerWeights:
             })
         self.final_norm = norm("final_norm")
         self.logits = weights("logits")
-        self.inverse_frequencies = rotary_inverse_frequencies(config.head_dim)
+        self.token_frequencies, self.bar_frequencies = rotary_frequencies(
+            config.head_dim, "rotary-bars" if config.position == "rotary-bars" else "rotary")
         self.slopes = alibi_slopes(config.num_heads)
 
-    def rotation(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Cosines and sines of the rotary angles at ``positions`` ``[time]``: each ``[time, 1, head_dim]``."""
-        angles = np.asarray(positions, dtype=np.float64)[:, None] * self.inverse_frequencies[None, :]
+    def rotation(self, positions: np.ndarray, bars: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Cosines and sines of the rotary angles at ``positions`` ``[time]``: each ``[time, 1, head_dim]``.
+
+        ``bars`` (``[time]``, the bar position of each; needed by ``"rotary-bars"``) turns
+        the bar pairs; ``positions`` of length one with ``bars`` ``[batch]`` gives one
+        rotation per row of a batch, ``[batch, 1, head_dim]``.
+        """
+        positions = np.asarray(positions, dtype=np.float64)
+        angles = positions[:, None] * self.token_frequencies[None, :]
+        if len(self.bar_frequencies):
+            if bars is None:
+                raise ValueError("position 'rotary-bars' needs the bar position of each token")
+            bar_angles = np.asarray(bars, dtype=np.float64)[:, None] * self.bar_frequencies[None, :]
+            angles = np.concatenate([np.broadcast_to(angles, (len(bar_angles), angles.shape[1])), bar_angles], axis=-1)
         angles = np.concatenate([angles, angles], axis=-1).astype(np.float32)[:, None, :]
         return np.cos(angles), np.sin(angles)
 
@@ -484,11 +568,13 @@ def numpy_logits(weights: TransformerWeights, token_ids: Any, *, return_attentio
     positions = np.arange(length)
     x = weights.embedding[ids]
     distance = (positions[:, None] - positions[None, :]).astype(np.float32)
-    rotation = weights.rotation(positions) if config.position == "rotary" else None
+    rotary = config.position in ("rotary", "rotary-bars")
+    bars = bar_positions(ids, config.bar_token_id) if config.bar_token_id is not None else None
+    rotation = weights.rotation(positions, bars) if rotary else None
     maps = []
     for block in weights.blocks:
         query, key, value = weights.split_heads(block, _layer_norm(x, block["norm_1"]))  # [time, heads, dim]
-        if config.position == "rotary":
+        if rotary:
             query, key = weights.rotate(query, rotation), weights.rotate(key, rotation)
         scores = np.einsum("qhd,khd->hqk", query * weights.scale, key)
         if config.position == "alibi":
@@ -524,6 +610,7 @@ class _KeyValueCache:
         self.values = [np.zeros(shape, np.float32) for _ in range(config.num_layers)]
         self.slot_positions = np.zeros(config.sequence_length, np.float32)
         self.position = 0  # positions fed so far (the same for every row of the batch)
+        self.bars = np.zeros(batch, np.float32)  # Bar tokens fed so far, per row ("rotary-bars")
 
 
 class CachedStep:
@@ -558,13 +645,17 @@ class CachedStep:
         slot = cache.position % window
         filled = min(cache.position + 1, window)
         cache.slot_positions[slot] = cache.position
+        rotary = config.position in ("rotary", "rotary-bars")
         if config.position == "rotary":
             cos, sin = weights.rotation(np.array([cache.position]))
             rotation = (cos[0], sin[0])  # [1, head_dim]: one position for the whole batch
+        elif config.position == "rotary-bars":
+            cache.bars += ids == config.bar_token_id
+            rotation = weights.rotation(np.array([cache.position]), cache.bars)  # [batch, 1, head_dim] each
         x = weights.embedding[ids]  # [batch, model_dim]
         for index, block in enumerate(weights.blocks):
             query, key, value = weights.split_heads(block, _layer_norm(x, block["norm_1"]))  # [batch, heads, dim]
-            if config.position == "rotary":
+            if rotary:
                 query, key = weights.rotate(query, rotation), weights.rotate(key, rotation)
             cache.keys[index][:, :, slot] = key
             cache.values[index][:, :, slot] = value
