@@ -205,9 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: val NLL {row['val_nll']:.3f}, {row['train_minutes']} min", flush=True)
         rows.append(row)
     prepared = _prepared("none", args.data, cache)
-    valid, train = prepared.by_split["valid"], prepared.by_split["train"]
+    valid, train = prepared.tunes["valid"], prepared.tunes["train"]
     reference_split = Split.load(Path(rows[-1]["bundle"]) / "split.json") if names[-1] == REFERENCE_ROW else None
-    if reference_split is not None and reference_split.to_dict() != prepared.split.to_dict():
+    if reference_split is not None and reference_split != prepared.split:
         raise SystemExit(f"{args.reference} was trained on another split than seed 0's; its row would not compare")
     sets, dropped = {}, {}
     for row in rows:

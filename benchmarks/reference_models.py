@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None, help="override the recipe's data folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="run folder (default runs/reference/NAME)")
+    parser.add_argument("--position", default=None, help="Transformer recipes: TransformerConfig.position")
+    parser.add_argument("--no-export", action="store_true",
+                        help="train and score only (a lever to compare on validation before it ships)")
     args = parser.parse_args(argv)
     recipe = dict(RECIPES[args.name])
     epochs = args.epochs if args.epochs is not None else recipe["epochs"]
@@ -55,14 +58,21 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else ROOT / "runs" / "reference" / args.name
     command = " ".join(["benchmarks/reference_models.py", args.name,
                         *(["--epochs", str(args.epochs)] if args.epochs is not None else []),
-                        *(["--seed", str(args.seed)] if args.seed else [])])
+                        *(["--seed", str(args.seed)] if args.seed else []),
+                        *(["--position", args.position] if args.position else [])])
     prepared = ml.prepare.prepare(ml.prepare.PrepareConfig(dataset=recipe["dataset"], path=path, seed=args.seed),
                                   out_dir=out)
     print(f"{recipe['dataset']}: {prepared.data_info()['split_sizes']} tunes, {prepared.data_info()['tokens']} tokens")
     architecture = recipe.get("architecture", "lstm")
+    if args.position is not None and architecture != "transformer":
+        parser.error(f"--position is a Transformer setting; {args.name} is an {architecture}")
+    overrides = {"position": args.position} if args.position else {}
     result = ml.experiments.train_lstm_experiment(prepared, out_dir=out, preset=recipe["preset"], epochs=epochs,
-                                                  seed=args.seed, verbose=2, architecture=architecture)
+                                                  seed=args.seed, verbose=2, architecture=architecture, **overrides)
     print(ml.experiments.format_table(result.table))
+    if args.no_export:
+        print(f"trained bundle: {result.bundle_path} (not exported)")
+        return 0
     folder = ml.lm.export_reference(result.bundle_path, args.name, command=command, notes={
         "architecture": architecture,
         "preset": recipe["preset"],

@@ -49,6 +49,7 @@ DEFAULT_OVERRIDES = {"model_dim": 128, "num_layers": 3, "ff_dim": 512, "sequence
 """A smaller network than the default preset's, with its full window (8 bars of a Nottingham tune
 with its chords are about 300 tokens: a window of 256 cannot hold a repeat of the A part)."""
 PRIME_BARS = 8
+RUN_ROOT = ROOT / "runs" / "transformer-positions"
 
 
 def run_name(config) -> str:
@@ -104,32 +105,29 @@ def primed_copy_share(parts, encoding, tunes, *, seed: int = 0) -> float:
     return float(np.nanmean(shares))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(SHARED / "nottingham"))
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--positions", nargs="+", choices=POSITIONS, default=list(POSITIONS))
-    parser.add_argument("--overrides", default=json.dumps(DEFAULT_OVERRIDES),
-                        help="TransformerConfig fields as JSON, applied to the default preset")
-    parser.add_argument("-n", type=int, default=100, help="pieces sampled per method for the repetition share")
-    parser.add_argument("--out", default=str(ROOT / "results" / "transformer_positions"))
-    args = parser.parse_args(argv)
-
+def measure(model, config, parts, prepared, copying, *, n: int) -> tuple[dict, list]:
+    """The validation measures of one trained model, and its ``n`` pieces from ``BOS``."""
     import musiclib as ml
-    from musiclib._files import atomic_write, write_json
+
+    scores = ml.lm.evaluate_nll(model, prepared.sequences["valid"], context=config.sequence_length)
+    pieces = ml.lm.sample_many(parts, seeds=range(n), n_bars=16, top_p=0.95)
+    tunes = [prepared.encoding.decode(tokens).tune for tokens in pieces]
+    gain = context_gain(model, config, prepared.vocab, prepared.encoding, copying)
+    row = {"position": config.position, "valid_nll": scores["nll"], "valid_accuracy": scores["accuracy"],
+           "bar_repetition": float(np.nanmean(ml.evaluation.set_repetition(tunes, n_bars=16))),
+           "context_gain": gain["gain"], "nll_bars_9_16": gain["with_context"],
+           "primed_copy_share": primed_copy_share(parts, prepared.encoding, copying)}
+    return row, tunes
+
+
+def trained_rows(args, prepared, copying, overrides) -> tuple[list, dict]:
+    """Train each position of ``--positions`` (resumable) and measure it."""
+    import musiclib as ml
     from musiclib.encoding.events import BAR_TOKEN
 
-    overrides = json.loads(args.overrides)
-    run_root = ROOT / "runs" / "transformer-positions"
-    prepared = ml.prepare.prepare(ml.prepare.PrepareConfig(dataset="nottingham", path=args.data, seed=0),
-                                  out_dir=run_root)
-    valid_tunes = [ml.evaluation.excerpt(tune, n_bars=16) for tune in prepared.tunes["valid"]]
-    real_repetition = float(np.nanmean(ml.evaluation.set_repetition(valid_tunes, n_bars=16)))
-    copying = copy_tunes(prepared.tunes["valid"])
-    real_copy = float(np.nanmean([ml.evaluation.copy_share(t, offset=PRIME_BARS, start=PRIME_BARS,
-                                                           n_bars=2 * PRIME_BARS) for t in copying]))
     bar_id = int(prepared.vocab.encode([BAR_TOKEN], strict=True)[0])
-    rows = []
+    monophonic = tuple(ml.experiments.track_info(prepared).get("monophonic_tracks", ()))
+    rows, sets = [], {}
     for position in args.positions:
         extra = {"bar_token_id": bar_id} if position == "rotary-bars" else {}
         config = ml.lm.transformer_config_for("default", len(prepared.vocab), position=position,
@@ -137,43 +135,100 @@ def main(argv: list[str] | None = None) -> int:
         model = ml.lm.build_transformer(config)
         started = time.perf_counter()
         history = ml.lm.train(model, config, prepared.sequences["train"], prepared.sequences["valid"],
-                              out_dir=run_root / run_name(config), verbose=2)
+                              out_dir=RUN_ROOT / run_name(config), verbose=2)
         minutes = (time.perf_counter() - started) / 60
-        scores = ml.lm.evaluate_nll(model, prepared.sequences["valid"], context=config.sequence_length)
-        parts = ml.lm.ModelParts(model, prepared.vocab, config, prepared.encoding,
-                                 tuple(ml.experiments.track_info(prepared).get("monophonic_tracks", ())))
-        pieces = ml.lm.sample_many(parts, seeds=range(args.n), n_bars=16, top_p=0.95)
-        tunes = [prepared.encoding.decode(tokens).tune for tokens in pieces]
-        repetition = float(np.nanmean(ml.evaluation.set_repetition(tunes, n_bars=16)))
-        gain = context_gain(model, config, prepared.vocab, prepared.encoding, copying)
-        rows.append({"position": position, "valid_nll": scores["nll"], "valid_accuracy": scores["accuracy"],
-                     "epochs": len(history["loss"]), "train_minutes": round(minutes, 1),
-                     "bar_repetition": repetition, "context_gain": gain["gain"],
-                     "nll_bars_9_16": gain["with_context"],
-                     "primed_copy_share": primed_copy_share(parts, prepared.encoding, copying)})
+        parts = ml.lm.ModelParts(model, prepared.vocab, config, prepared.encoding, monophonic)
+        row, tunes = measure(model, config, parts, prepared, copying, n=args.n)
+        rows.append({"label": position, **row, "epochs": len(history["loss"]), "train_minutes": round(minutes, 1)})
+        sets[position] = [tunes]
         print(rows[-1], flush=True)
+    return rows, sets
+
+
+def bundle_rows(args, prepared, copying) -> tuple[list, dict]:
+    """Measure trained Transformer bundles (names or folders) on the same validation split."""
+    import musiclib as ml
+    from musiclib.split import Split
+
+    rows, sets = [], {}
+    for source in args.bundles:
+        bundle = ml.lm.load_bundle(ml.lm.resolve_bundle(source))
+        if bundle.split_path is None or Split.load(bundle.split_path) != prepared.split:
+            raise SystemExit(f"{source} was not trained on the seed-0 split of Nottingham: its validation "
+                             "tunes would not be held out")
+        label = f"{bundle.config.position} ({Path(source).name if Path(source).is_dir() else source})"
+        row, tunes = measure(bundle.model, bundle.config, bundle, prepared, copying, n=args.n)
+        rows.append({"label": label, **row, "epochs": len(bundle.history.get("loss", [])),
+                     "train_minutes": round(float(bundle.metrics.get("train_seconds", 0.0)) / 60, 1)})
+        sets[label] = [tunes]
+        print(rows[-1], flush=True)
+    return rows, sets
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(SHARED / "nottingham"))
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--positions", nargs="+", choices=POSITIONS, default=list(POSITIONS))
+    parser.add_argument("--bundles", nargs="+", default=None,
+                        help="measure these trained Transformer bundles (names or folders) instead of training")
+    parser.add_argument("--overrides", default=json.dumps(DEFAULT_OVERRIDES),
+                        help="TransformerConfig fields as JSON, applied to the default preset")
+    parser.add_argument("-n", type=int, default=100, help="pieces sampled per model from BOS")
+    parser.add_argument("--out", default=str(ROOT / "results" / "transformer_positions"))
+    args = parser.parse_args(argv)
+
+    import musiclib as ml
+    from musiclib._files import atomic_write, write_json
+
+    overrides = json.loads(args.overrides)
+    prepared = ml.prepare.prepare(ml.prepare.PrepareConfig(dataset="nottingham", path=args.data, seed=0),
+                                  out_dir=RUN_ROOT)
+    valid_tunes = [ml.evaluation.excerpt(tune, n_bars=16) for tune in prepared.tunes["valid"]]
+    real_repetition = float(np.nanmean(ml.evaluation.set_repetition(valid_tunes, n_bars=16)))
+    copying = copy_tunes(prepared.tunes["valid"])
+    real_copy = float(np.nanmean([ml.evaluation.copy_share(t, offset=PRIME_BARS, start=PRIME_BARS,
+                                                           n_bars=2 * PRIME_BARS) for t in copying]))
+    if args.bundles:
+        rows, sets = bundle_rows(args, prepared, copying)
+        network = f"trained bundles {', '.join(args.bundles)}"
+    else:
+        rows, sets = trained_rows(args, prepared, copying, overrides)
+        network = f"the default preset with {overrides}; {args.epochs} epoch(s) each, seed 0"
+    table = ml.evaluation.table(sets, prepared.tunes["valid"], seed=0, excerpt_bars=16)
+    by_label = {r["name"]: r for r in table["rows"]}
+    for row in rows:
+        found = by_label[row["label"]]
+        row["overlap_area"] = found["overlap_area"]["mean"]
+        row["c2st_logistic"] = ((found.get("c2st") or {}).get("logistic") or {}).get("mean")
+    ceiling = by_label["real (ceiling)"]
+    real_c2st = ((ceiling.get("c2st") or {}).get("logistic") or {}).get("mean")
 
     best = min(rows, key=lambda row: row["valid_nll"])
-    lines = [f"## Relative positions: {', '.join(args.positions)} (Nottingham, validation split)", "",
-             f"Network: the default preset with {overrides}; {args.epochs} epoch(s) each, seed 0. Copying "
-             f"measured on the {len(copying)} validation tunes of at least 16 bars.", "",
+    lines = ["## Relative positions compared (Nottingham, validation split)", "",
+             f"Models: {network}. Copying measured on the {len(copying)} validation tunes of at least 16 bars; "
+             f"{args.n} pieces of 16 bars from `BOS` per model (top-p 0.95, grammar on) for bar repetition, "
+             "overlap area and C2ST against the validation tunes.", "",
              "| position | validation NLL ↓ | accuracy | epochs | training (min) | bar repetition (real: "
-             f"{real_repetition:.2f}) | NLL of bars 9-16 | context gain | primed copy share (real: {real_copy:.2f}) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['position']} | {r['valid_nll']:.3f} | {r['valid_accuracy']:.3f} | {r['epochs']} | "
+             f"{real_repetition:.2f}) | NLL of bars 9-16 | context gain | primed copy share (real: {real_copy:.2f}) | "
+             f"overlap (real: {ceiling['overlap_area']['mean']:.2f}) | C2ST logistic (real: {real_c2st:.2f}) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['label']} | {r['valid_nll']:.3f} | {r['valid_accuracy']:.3f} | {r['epochs']} | "
               f"{r['train_minutes']} | {r['bar_repetition']:.2f} | {r['nll_bars_9_16']:.3f} | "
-              f"{r['context_gain']:.3f} | {r['primed_copy_share']:.2f} |" for r in rows]
+              f"{r['context_gain']:.3f} | {r['primed_copy_share']:.2f} | {r['overlap_area']:.3f} | "
+              f"{r['c2st_logistic']:.3f} |" for r in rows]
     lines += ["", "Context gain: NLL of bars 9-16 scored without bars 1-8 minus with them (nats/token). Primed "
               "copy share: primed with the first 8 bars, the share of generated bars 9-16 that repeat the bar "
-              "8 earlier (Jaccard >= 0.5)."]
-    lines += ["", f"Lower validation NLL: **{best['position']}**.",
+              "8 earlier (Jaccard >= 0.5). One seed per model.",
+              "", f"Lower validation NLL: **{best['label']}**.",
               "", f"Command: `benchmarks/transformer_positions.py {' '.join(sys.argv[1:] if argv is None else argv)}`"]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out.with_suffix(".md"), "\n".join(lines) + "\n")
     write_json(out.with_suffix(".json"), {"rows": rows, "real_bar_repetition": real_repetition,
-                                          "real_primed_copy_share": real_copy,
-                                          "overrides": overrides, "epochs": args.epochs, "best": best["position"]})
+                                          "real_primed_copy_share": real_copy, "real_c2st_logistic": real_c2st,
+                                          "bundles": args.bundles, "overrides": overrides, "epochs": args.epochs,
+                                          "best": best["label"]})
     print("\n".join(lines))
     return 0
 
