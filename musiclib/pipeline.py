@@ -177,6 +177,13 @@ def _non_negative_number(value: Any) -> str | None:
     return None if value >= 0 else "range"
 
 
+def _temperature(value: Any) -> str | None:
+    """A rule: a finite number > 0."""
+    if not _is_number(value) or not math.isfinite(value):
+        return "type"
+    return None if value > 0 else "range"
+
+
 def _temperatures(value: Any) -> str | None:
     """A rule: a non-empty list of numbers > 0."""
     if not isinstance(value, (list, tuple)) or not all(_is_number(v) for v in value):
@@ -202,6 +209,8 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], str | None], str]] = {
     "n_pieces": (_integer(1), "an integer >= 1"),
     "temperatures": (_temperatures, "a non-empty list of numbers > 0"),
     "top_p": (_probability, "a number in (0, 1]"),
+    "set_temperature": (_temperature, "a finite number > 0"),
+    "set_top_p": (_probability, "a number in (0, 1]"),
     "n_bars": (_integer(1), "an integer >= 1"),
     "primer_bars": (_integer(1), "an integer >= 1"),
     "generated_dirs": (_text(empty=True), "comma-separated folders (a str; empty for none)"),
