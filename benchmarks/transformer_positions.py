@@ -156,7 +156,9 @@ def bundle_rows(args, prepared, copying) -> tuple[list, dict]:
         if bundle.split_path is None or Split.load(bundle.split_path) != prepared.split:
             raise SystemExit(f"{source} was not trained on the seed-0 split of Nottingham: its validation "
                              "tunes would not be held out")
-        label = f"{bundle.config.position} ({Path(source).name if Path(source).is_dir() else source})"
+        folder = Path(source)
+        name = (folder.parent.name if folder.name == "bundle" else folder.name) if folder.is_dir() else source
+        label = f"{bundle.config.position} ({name})"
         row, tunes = measure(bundle.model, bundle.config, bundle, prepared, copying, n=args.n)
         rows.append({"label": label, **row, "epochs": len(bundle.history.get("loss", [])),
                      "train_minutes": round(float(bundle.metrics.get("train_seconds", 0.0)) / 60, 1)})
