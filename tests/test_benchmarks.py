@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from support import SHARED_DATA
 
@@ -303,3 +304,23 @@ def test_train_lstm_experiment_passes_the_window_stride_to_the_trainer(monkeypat
     with pytest.raises(Stop):
         ml.experiments.train_lstm_experiment(prepared, out_dir=tmp_path, preset="tiny", train_stride=96)
     assert seen["train_stride"] == 96
+
+
+def test_transformer_positions_trains_each_config_in_its_own_folder_and_copies_only_long_tunes():
+    positions = _benchmark_script("transformer_positions.py")
+    from musiclib.lm.transformer import transformer_config_for
+    from musiclib.tune import TimeSignature, Track, Tune, make_notes
+
+    rotary = transformer_config_for("tiny", 50)
+    bars = transformer_config_for("tiny", 50, position="rotary-bars", bar_token_id=3)
+    assert positions.run_name(rotary) == positions.run_name(transformer_config_for("tiny", 50))
+    assert positions.run_name(rotary) != positions.run_name(rotary.replace(epochs=3))
+    assert positions.run_name(bars).startswith("rotary-bars-")
+
+    def melody(n_bars: int) -> Tune:
+        n = 4 * n_bars
+        notes = make_notes(np.arange(n, dtype=float), np.ones(n), np.full(n, 60))
+        return Tune(tracks=(Track(notes),), time_signatures=(TimeSignature(0.0, 4, 4),))
+
+    kept = positions.copy_tunes([melody(8), melody(16), melody(20)])
+    assert [len(t.bar_starts()) for t in kept] == [16, 16]
