@@ -35,6 +35,9 @@ SHARED = Path(os.environ.get("MUSICLIB_SHARED_DATA", ROOT.parent / "shared" / "d
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from lstm_budget import _folder  # noqa: E402
+from lstm_recipe import _fmt  # noqa: E402
+
 BASE_EPOCHS = 2
 """Epochs of the rows without augmentation (8,288 windows of 128 tokens each on Nottingham)."""
 
@@ -67,10 +70,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="Markdown and JSON summary, without suffix")
     parser.add_argument("--report-only", action="store_true", help="rewrite the Markdown from the JSON")
     return parser.parse_args(argv)
-
-
-def _folder(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-")
 
 
 def _prepared(transpose: str, data: str, cache: dict):
@@ -120,18 +119,12 @@ def reference_row(name: str) -> dict:
 
 def generated_sets(row: dict, *, n: int, seeds: int, bars: int) -> tuple[list, list]:
     """One decoded set per seed for the row's bundle, and the ill-formed tokens dropped per seed."""
-    from musiclib.evaluation.baselines import _piece_seeds
-    from musiclib.lm.bundle import load_bundle
-    from musiclib.lm.sampling import sample_many
+    from lstm_recipe import _generated
 
-    bundle = load_bundle(row["bundle"])
-    sets, dropped = [], []
-    for seed in range(seeds):
-        sequences = sample_many(bundle, seeds=_piece_seeds(seed, n), n_bars=bars, **SAMPLING)
-        decoded = [bundle.encoding.decode(tokens) for tokens in sequences]
-        sets.append([d.tune for d in decoded])
-        dropped.append(sum(int(d.dropped) for d in decoded))
-    return sets, dropped
+    from musiclib.lm.bundle import load_bundle
+
+    sets, dropped = _generated(load_bundle(row["bundle"]), {row["lever"]: SAMPLING}, n=n, seeds=seeds, bars=bars)
+    return sets[row["lever"]], dropped[row["lever"]]
 
 
 def compare(rows: list[dict], sets: dict, dropped: dict, *, valid, train, args) -> dict:
@@ -152,10 +145,6 @@ def compare(rows: list[dict], sets: dict, dropped: dict, *, valid, train, args) 
     return {"rows": numbers, "real": real}
 
 
-def _fmt(value, digits: int = 3) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
-
-
 def markdown(result: dict) -> str:
     real, ceiling = result["real"], result["real"]["ceiling"]
     lines = [f"## LSTM recipe: training levers (Nottingham, validation split, {result['valid_tunes']} tunes)", "",
@@ -170,7 +159,9 @@ def markdown(result: dict) -> str:
              f"{_fmt(ceiling['c2st_logistic'])} | {_fmt(ceiling['c2st_boosting'])} | "
              f"{_fmt(real['mean_melodic_interval'], 2)} | {_fmt(real['bar_repetition'])} | "
              f"{_fmt(ceiling['memorised_share'])} |"]
-    for name, r in result["rows"].items():
+    order = [*LEVERS, REFERENCE_ROW]  # the JSON keeps its keys sorted: the table keeps this order
+    for name, r in sorted(result["rows"].items(), key=lambda item: order.index(item[0]) if item[0] in order
+                          else len(order)):
         changes = ", ".join(f"{k}={v}" for k, v in r["changes"].items()) or "—"
         lines.append(f"| {name} | {changes} | {r['epochs']} | {r['weights']:,} | {r['train_minutes']:.1f} | "
                      f"{_fmt(r['val_nll'])} | {_fmt(r['overlap_area'])} | {_fmt(r['c2st_logistic'])} | "

@@ -73,6 +73,7 @@ def context_gain(model, config, vocab, encoding, tunes) -> dict:
 
     from musiclib.encoding.events import BAR_TOKEN
     from musiclib.lm.sampling import primer_from_tune
+    from musiclib.lm.training import _log_softmax
 
     with_context, without = [], []
     for tune in tunes:
@@ -84,11 +85,9 @@ def context_gain(model, config, vocab, encoding, tunes) -> dict:
         second = bars[PRIME_BARS]
         for sequence, first_target, sink in ((ids, second, with_context),
                                              (np.concatenate([ids[:2], ids[second:]]), 2, without)):
-            logits = keras.ops.convert_to_numpy(model(sequence[None, :-1], training=False))[0].astype(np.float64)
-            logits -= logits.max(-1, keepdims=True)
-            log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+            log_probs = _log_softmax(keras.ops.convert_to_numpy(model(sequence[None, :-1], training=False))[0])
             targets = sequence[1:]
-            sink.extend(-log_probs[np.arange(first_target - 1, len(targets)), targets[first_target - 1:]])
+            sink.extend(-log_probs[np.arange(first_target - 1, len(targets)), targets[first_target - 1:]].astype(np.float64))
     return {"with_context": float(np.mean(with_context)), "without_context": float(np.mean(without)),
             "gain": float(np.mean(without) - np.mean(with_context))}
 

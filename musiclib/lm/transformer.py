@@ -70,6 +70,8 @@ __all__ = [
 POSITION_CHOICES = ("rotary", "alibi", "rotary-bars")
 """Allowed values of :attr:`TransformerConfig.position`."""
 
+_ROTARY_POSITIONS = ("rotary", "rotary-bars")  # the positions that rotate queries and keys
+
 _INIT_SEED_STRIDE = 1000
 _NORM_EPSILON = 1e-5
 _ROTARY_BASE = 10_000.0
@@ -305,9 +307,7 @@ class RelativeSelfAttention(keras.layers.Layer):
         self.dropout = float(dropout)
         self.seed = seed
         self.bar_token_id = None if bar_token_id is None else int(bar_token_id)
-        token_frequencies, bar_frequencies = rotary_frequencies(self.head_dim, position)
-        self._token_frequencies = token_frequencies.tolist()
-        self._bar_frequencies = bar_frequencies.tolist()
+        self._token_frequencies, self._bar_frequencies = rotary_frequencies(self.head_dim, position)
         width = self.num_heads * self.head_dim
         self.qkv = keras.layers.Dense(3 * width, kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
                                       name="qkv")
@@ -332,11 +332,11 @@ class RelativeSelfAttention(keras.layers.Layer):
 
     def _angles(self, positions: Any, token_ids: Any) -> Any:
         """Rotary angles ``[batch or 1, time, 1, head_dim]``."""
-        angles = positions[:, None] * ops.convert_to_tensor(np.array(self._token_frequencies, np.float32))[None, :]
+        angles = positions[:, None] * ops.convert_to_tensor(self._token_frequencies)[None, :]
         angles = angles[None]  # [1, time, token pairs]
         if self.bar_token_id is not None:
             bars = ops.cumsum(ops.cast(ops.equal(token_ids, self.bar_token_id), "float32"), axis=1)
-            bar_angles = bars[:, :, None] * ops.convert_to_tensor(np.array(self._bar_frequencies, np.float32))
+            bar_angles = bars[:, :, None] * ops.convert_to_tensor(self._bar_frequencies)
             angles = ops.concatenate([angles + ops.zeros_like(bar_angles[:, :, :1]), bar_angles], axis=-1)
         return ops.concatenate([angles, angles], axis=-1)[:, :, None, :]
 
@@ -348,7 +348,7 @@ class RelativeSelfAttention(keras.layers.Layer):
         qkv = ops.reshape(self.qkv(inputs), (-1, length, 3, self.num_heads, self.head_dim))
         query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # [batch, time, heads, head_dim]
         positions = ops.cast(ops.arange(length), "float32")
-        if self.position in ("rotary", "rotary-bars"):
+        if self.position in _ROTARY_POSITIONS:
             angles = self._angles(positions, token_ids)
             cos, sin = ops.cos(angles), ops.sin(angles)
             query, key = self._rotate(query, cos, sin), self._rotate(key, cos, sin)
@@ -502,8 +502,7 @@ class TransformerWeights:
             })
         self.final_norm = norm("final_norm")
         self.logits = weights("logits")
-        self.token_frequencies, self.bar_frequencies = rotary_frequencies(
-            config.head_dim, "rotary-bars" if config.position == "rotary-bars" else "rotary")
+        self.token_frequencies, self.bar_frequencies = rotary_frequencies(config.head_dim, config.position)
         self.slopes = alibi_slopes(config.num_heads)
 
     def rotation(self, positions: np.ndarray, bars: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -568,7 +567,7 @@ def numpy_logits(weights: TransformerWeights, token_ids: Any, *, return_attentio
     positions = np.arange(length)
     x = weights.embedding[ids]
     distance = (positions[:, None] - positions[None, :]).astype(np.float32)
-    rotary = config.position in ("rotary", "rotary-bars")
+    rotary = config.position in _ROTARY_POSITIONS
     bars = bar_positions(ids, config.bar_token_id) if config.bar_token_id is not None else None
     rotation = weights.rotation(positions, bars) if rotary else None
     maps = []
@@ -645,13 +644,11 @@ class CachedStep:
         slot = cache.position % window
         filled = min(cache.position + 1, window)
         cache.slot_positions[slot] = cache.position
-        rotary = config.position in ("rotary", "rotary-bars")
-        if config.position == "rotary":
-            cos, sin = weights.rotation(np.array([cache.position]))
-            rotation = (cos[0], sin[0])  # [1, head_dim]: one position for the whole batch
-        elif config.position == "rotary-bars":
+        rotary = config.position in _ROTARY_POSITIONS
+        if config.position == "rotary-bars":
             cache.bars += ids == config.bar_token_id
-            rotation = weights.rotation(np.array([cache.position]), cache.bars)  # [batch, 1, head_dim] each
+        # [1, 1, head_dim] (one position for the whole batch), or [batch, 1, head_dim] with bar positions
+        rotation = weights.rotation(np.array([cache.position]), cache.bars) if rotary else None
         x = weights.embedding[ids]  # [batch, model_dim]
         for index, block in enumerate(weights.blocks):
             query, key, value = weights.split_heads(block, _layer_norm(x, block["norm_1"]))  # [batch, heads, dim]
