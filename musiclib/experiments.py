@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from musiclib._files import sha256_bytes, write_json
+from musiclib._files import read_json, sha256_bytes, write_json
 from musiclib.prepare import Prepared
 
 __all__ = [
@@ -130,6 +130,9 @@ def train_lstm_experiment(
         overrides["epochs"] = epochs
     overrides = {**_bar_token_override(architecture, preset, prepared.vocab, overrides), **overrides}
     config = model_config_for(architecture, preset, len(prepared.vocab), seed=seed, **overrides)
+    finished = _finished_run(out_dir, config, _data_hash(prepared))
+    if finished is not None:
+        return finished
     model = build_model(config)
     started = time.perf_counter()
     history = train(model, config, prepared.sequences["train"], prepared.sequences["valid"],
@@ -152,6 +155,33 @@ def train_lstm_experiment(
                               encoding_config=encoding_config, data_info=data_info, split_path=split_path,
                               metrics=metrics, history=history)
     return LSTMResult(model, config, history, table, Path(bundle_path), train_seconds)
+
+
+def _finished_run(out_dir: Path, config: Any, data_hash: str) -> LSTMResult | None:
+    """The result of a run in ``out_dir`` that already finished with this config and data, else ``None``.
+
+    Training that ends normally removes its backup, so without this a rerun of a finished
+    command (say, one killed while exporting) would train again from scratch. A bundle
+    with another config or other data is left alone and retrained over.
+    """
+    import dataclasses
+
+    from musiclib.lm.bundle import BundleError, load_bundle
+
+    bundle_path = out_dir / "bundle"
+    metrics_path, table_path = bundle_path / "metrics.json", out_dir / "nll_table.json"
+    if not (metrics_path.exists() and table_path.exists()):
+        return None
+    try:
+        bundle = load_bundle(bundle_path)
+    except BundleError:
+        return None
+    if (type(bundle.config) is not type(config) or dataclasses.asdict(bundle.config) != dataclasses.asdict(config)
+            or bundle.data_info.get("data_hash") != data_hash or "train_seconds" not in bundle.metrics):
+        return None
+    table = read_json(table_path)
+    return LSTMResult(bundle.model, bundle.config, bundle.history, table, bundle_path,
+                      float(bundle.metrics["train_seconds"]))
 
 
 def _bar_token_override(architecture: str, preset: str, vocab: Any, overrides: dict) -> dict[str, int]:

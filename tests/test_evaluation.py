@@ -357,3 +357,20 @@ def test_melody_polyphony_counts_notes_that_start_while_the_melody_sounds():
     assert melody_polyphony(one_at_a_time) == 0.0
     stacked = Tune(tracks=(Track(make_notes([0.0, 0.0, 1.0, 1.5], [1.0, 1.0, 1.0, 0.5], [60, 64, 62, 65])),))
     assert melody_polyphony(stacked) == 0.75  # two notes sound in 0-1 and 1.5-2 of the 2 quarters
+
+
+def test_model_sets_samples_a_model_at_its_own_nucleus_and_the_markov_chain_at_the_protocol_s(monkeypatch):
+    import musiclib.evaluation.sets as sets_module
+
+    seen: dict[str, list] = {"model": [], "markov": []}
+    monkeypatch.setattr(sets_module, "lstm_set", lambda bundle, n, **kw: seen["model"].append(kw) or [tiny_tune()] * n)
+    monkeypatch.setattr(sets_module, "markov_set", lambda training, n, **kw: seen["markov"].append(kw) or [tiny_tune()] * n)
+    fake_bundle = type("FakeBundle", (), {"model": None, "encoding": None, "vocab": None})()
+    common = {"training": [tiny_tune()] * 3, "reference": [tiny_tune()] * 3, "n": 2, "n_bars": 2}
+    generated, seconds = ev.model_sets(lstm=fake_bundle, seeds=[0, 1], top_p=0.9, temperature=0.85,
+                                       markov_top_p=0.95, **common)
+    assert sorted(generated) == ["LSTM", "Markov", "uniform"] and all(len(v) == 2 for v in generated.values())
+    assert [kw["top_p"] for kw in seen["model"]] == [0.9, 0.9] and seen["model"][0]["temperature"] == 0.85
+    assert [kw["top_p"] for kw in seen["markov"]] == [0.95, 0.95]
+    ev.model_sets(lstm=fake_bundle, seeds=[0], top_p=0.8, **common)
+    assert seen["model"][-1]["top_p"] == 0.8 and seen["markov"][-1]["top_p"] == 0.8  # None: the models' nucleus

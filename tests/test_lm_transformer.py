@@ -341,15 +341,3 @@ def test_share_split_compares_split_and_vocabulary_not_the_corpus_fingerprint():
     assert lstm.data_info["data_hash"] != transformer.data_info["data_hash"]  # loader settings changed between them
     assert share_split(lstm, transformer)
     assert not share_split(lstm, load_reference("folk-lstm"))
-
-
-def test_an_experiment_with_bar_positions_finds_the_bar_token_in_its_vocabulary():
-    from musiclib.encoding.events import BAR_TOKEN
-    from musiclib.experiments import _bar_token_override
-
-    vocab = get_encoding("events").vocabulary()
-    bar_id = int(vocab.encode([BAR_TOKEN], strict=True)[0])
-    assert _bar_token_override("transformer", "default", vocab, {"position": "rotary-bars"}) == {"bar_token_id": bar_id}
-    assert _bar_token_override("transformer", "default", vocab, {}) == {}
-    assert _bar_token_override("lstm", "default", vocab, {"position": "rotary-bars"}) == {}
-    assert _bar_token_override("transformer", "default", vocab, {"position": "rotary-bars", "bar_token_id": 7}) == {}

@@ -3,7 +3,8 @@ n-gram baselines and the multi-worker trainer.
 
     import musiclib as ml
     model = ml.lm.build_lstm(ml.lm.config_for("default", vocab_size=len(vocab)))
-    # or: config = ml.lm.transformer_config_for("default", len(vocab)); model = ml.lm.build_transformer(config)
+    # or: config = ml.lm.transformer_config_for("default", len(vocab), bar_token_id=vocab.encode(["Bar"])[0])
+    #     model = ml.lm.build_transformer(config)
     ml.lm.train(model, config, train_tokens, valid_tokens, out_dir="runs/lstm")
     tunes = ml.lm.sample_many(bundle, n=10, seed=0)
 """
