@@ -24,11 +24,13 @@ $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) musiclib/audio/setup_hint.py
 	@echo "==> Setting up $(VENV) (Python: $$($(PYTHON) --version 2>&1))"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "==> Installing requirements (about 3 GB the first time; reused afterwards)"
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@echo "==> Installing requirements with uv (about 3 GB the first time; reused afterwards; pip if uv fails)"
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/python -m uv pip install --quiet --python $(BIN)/python -r requirements.txt \
+		|| $(BIN)/python -m pip install --quiet -r requirements.txt
 	@echo "==> Installing musiclib in editable mode"
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m uv pip install --quiet --python $(BIN)/python --no-deps -e . \
+		|| $(BIN)/python -m pip install --quiet --no-deps -e .
 	@if [ -d .git ]; then \
 		$(BIN)/nbstripout --install >/dev/null && \
 		git config filter.nbstripout.clean '"$(CURDIR)/$(BIN)/python" -m nbstripout --keep-count' && \
