@@ -130,7 +130,7 @@ def train_lstm_experiment(
         overrides["epochs"] = epochs
     overrides = {**_bar_token_override(architecture, preset, prepared.vocab, overrides), **overrides}
     config = model_config_for(architecture, preset, len(prepared.vocab), seed=seed, **overrides)
-    finished = _finished_run(out_dir, config, _data_hash(prepared))
+    finished = _finished_run(out_dir, config, _data_hash(prepared), train_stride)
     if finished is not None:
         return finished
     model = build_model(config)
@@ -150,15 +150,15 @@ def train_lstm_experiment(
     data_info = {"dataset": str(prepared.config.dataset), "data_hash": _data_hash(prepared), **prepared.data_info(),
                  **track_info(prepared)}
     metrics = {"test": table, "train_seconds": round(train_seconds, 1), "preset": preset,
-               "architecture": architecture}
+               "architecture": architecture, "train_stride": train_stride}
     bundle_path = save_bundle(out_dir / "bundle", model=model, config=config, vocab=prepared.vocab,
                               encoding_config=encoding_config, data_info=data_info, split_path=split_path,
                               metrics=metrics, history=history)
     return LSTMResult(model, config, history, table, Path(bundle_path), train_seconds)
 
 
-def _finished_run(out_dir: Path, config: Any, data_hash: str) -> LSTMResult | None:
-    """The result of a run in ``out_dir`` that already finished with this config and data, else ``None``.
+def _finished_run(out_dir: Path, config: Any, data_hash: str, train_stride: int | None) -> LSTMResult | None:
+    """The result of a run in ``out_dir`` that already finished with this config, data and stride, else ``None``.
 
     Training that ends normally removes its backup, so without this a rerun of a finished
     command (say, one killed while exporting) would train again from scratch. A bundle
@@ -177,7 +177,8 @@ def _finished_run(out_dir: Path, config: Any, data_hash: str) -> LSTMResult | No
     except BundleError:
         return None
     if (type(bundle.config) is not type(config) or dataclasses.asdict(bundle.config) != dataclasses.asdict(config)
-            or bundle.data_info.get("data_hash") != data_hash or "train_seconds" not in bundle.metrics):
+            or bundle.data_info.get("data_hash") != data_hash or "train_seconds" not in bundle.metrics
+            or bundle.metrics.get("train_stride") != train_stride):
         return None
     table = read_json(table_path)
     return LSTMResult(bundle.model, bundle.config, bundle.history, table, bundle_path,

@@ -33,6 +33,9 @@ def test_a_finished_run_is_reused_and_a_changed_config_trains_again(monkeypatch,
     other_data = ml.prepare.prepare(ml.prepare.PrepareConfig(dataset="folk", max_tunes=12, seed=1))
     ml.experiments.train_lstm_experiment(other_data, out_dir=tmp_path, preset="tiny", epochs=2, verbose=0)
     assert len(calls) == 3, "other data trains again"
+    ml.experiments.train_lstm_experiment(other_data, out_dir=tmp_path, preset="tiny", epochs=2, verbose=0,
+                                         train_stride=96)
+    assert len(calls) == 4, "another window stride trains again"
 
 
 def test_an_experiment_with_bar_positions_finds_the_bar_token_in_its_vocabulary():
