@@ -11,3 +11,4 @@ $B --max-minutes 20 --sets piano-midi --models bernoulli nade --variant default:
 $B --max-minutes 20 --sets jsb-chorales --models nade --variant default: --variant dropout5:dropout=0.5 --export-reference jsb-chorales:nade
 $B --max-minutes 20 --sets nottingham --models nade
 $B --max-minutes 15 --sets musedata --models bernoulli nade
+$B --max-minutes 10 --sets jsb-chorales --models independent --variant default: --variant dropout5:dropout=0.5 --variant batch4:batch_size=4,dropout=0.5 --variant small:units=128,dropout=0.5
