@@ -12,7 +12,7 @@ PRESET ?=
 .PHONY: setup run quick test benchmark figures readme clean help
 
 help:
-	@echo "make run        set up and run the walkthrough on the embedded folk corpus (11 to 15 min; PRESET=default trains to convergence, EPOCHS=N)"
+	@echo "make run        set up and run the walkthrough on the embedded folk corpus (about 12 min on 2 cores; PRESET=default trains to convergence, EPOCHS=N)"
 	@echo "make quick      the same in quick mode (small models, a few minutes)"
 	@echo "make test       set up and run the test suite"
 	@echo "make figures    make run, then copy its reference figures to figures/"
