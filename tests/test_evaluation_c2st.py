@@ -199,3 +199,46 @@ def test_table_reports_c2st_per_row_with_per_seed_results_and_markdown_columns(t
     assert json.loads(data.read_text())["rows"][0]["runs"][0]["c2st"]["boosting"]["folds"] == 5
     without = ev.table({"tiny": generated["tiny"]}, reference[:8], excerpt_bars=4, c2st=False)
     assert without["rows"][0]["c2st"] is None and "C2ST" not in ev.format_markdown(without)
+
+
+# ----------------------------------------------------------------------------- by feature group
+
+
+def test_group_columns_partition_the_feature_matrix():
+    columns = np.concatenate([ev.c2st_group_columns(group) for group in ev.C2ST_GROUPS])
+    assert sorted(columns) == list(range(len(ev.c2st_feature_names())))
+    assert ev.C2ST_GROUPS[0] == "melody" and "repetition" in ev.C2ST_GROUPS
+    names = np.asarray(ev.c2st_feature_names())
+    assert "repeated_rhythm_share" in names[ev.c2st_group_columns("repetition")]
+    with pytest.raises(ValueError, match="unknown feature group"):
+        ev.c2st_group_columns("timbre")
+
+
+def test_the_group_that_differs_is_the_one_that_tells(two_generators):
+    """Stepwise eighth notes against chromatic leaps in an uneven rhythm: the melody and
+    rhythm groups tell them apart, the accompaniment group (neither set has one) cannot."""
+    same, other = two_generators
+    by_group = ev.classifier_test_by_group(same, other, seed=1)
+    assert set(by_group) == set(ev.C2ST_GROUPS)
+    assert by_group["melody"].accuracy >= 0.95 and by_group["rhythm"].accuracy >= 0.9
+    assert by_group["accompaniment"].accuracy <= 0.65  # neither set has an accompaniment
+    whole = ev.classifier_test(same, other, seed=1)["logistic"]
+    assert by_group["melody"].n == whole.n and by_group["melody"].classifier == "logistic"
+    twice = ev.classifier_test_by_group(same, other, seed=1)
+    assert {g: r.to_dict() for g, r in twice.items()} == {g: r.to_dict() for g, r in by_group.items()}
+    with pytest.raises(ValueError, match="columns of c2st_features"):
+        ev.classifier_test_by_group(same[:, :3], other[:, :3])
+
+
+def test_table_reports_the_groups_per_row_and_in_markdown():
+    rng = np.random.default_rng(8)
+    reference = [stepwise_tune(rng, n_bars=4) for _ in range(16)]
+    generated = {"leaping": [[leaping_tune(rng, n_bars=4) for _ in range(8)] for _ in range(2)]}
+    table = ev.table(generated, reference, excerpt_bars=4)
+    row = table["rows"][1]
+    assert set(row["c2st_groups"]) == set(ev.C2ST_GROUPS) and row["c2st_groups"]["melody"]["n"] == 2
+    assert row["runs"][0]["c2st_groups"]["melody"]["classifier"] == "logistic"
+    text = ev.format_markdown(table)
+    assert "one feature group alone" in text
+    melody_line = next(line for line in text.splitlines() if line.startswith("| melody |"))
+    assert melody_line.count("|") == 4  # group, ceiling, leaping
