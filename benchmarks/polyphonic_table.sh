@@ -12,3 +12,5 @@ $B --max-minutes 20 --sets jsb-chorales --models nade --variant default: --varia
 $B --max-minutes 20 --sets nottingham --models nade
 $B --max-minutes 15 --sets musedata --models bernoulli nade
 $B --max-minutes 10 --sets jsb-chorales --models independent --variant default: --variant dropout5:dropout=0.5 --variant batch4:batch_size=4,dropout=0.5 --variant small:units=128,dropout=0.5
+$B --max-minutes 10 --sets nottingham --models independent --variant dropout5:dropout=0.5 --variant batch8:batch_size=8,dropout=0.5
+$B --max-minutes 30 --sets musedata --models nade --variant 30min:
