@@ -21,7 +21,10 @@ own, and two measures of copying, on the validation tunes of at least 16 bars:
   gains a lot from the earlier bars; one that does not, little.
 * **primed copy share**: primed with a tune's first 8 bars, the share of generated
   bars 9-16 that repeat the bar 8 earlier (:func:`musiclib.evaluation.copy_share`),
-  beside the real continuations' share.
+  beside the real continuations' share;
+* **copy persistence**: of those continuations, the share of bars that repeat the bar
+  8 earlier when the bar before did (:func:`musiclib.evaluation.copy_persistence`):
+  whether a model, once it plays the A part again, goes on with it as real tunes do.
 
 Each position trains in its own folder under ``runs/transformer-positions/`` and
 resumes there after an interruption.
@@ -92,16 +95,24 @@ def context_gain(model, config, vocab, encoding, tunes) -> dict:
             "gain": float(np.mean(without) - np.mean(with_context))}
 
 
-def primed_copy_share(parts, encoding, tunes, *, seed: int = 0) -> float:
-    """Mean :func:`copy_share` of continuations primed with each tune's first 8 bars."""
+def primed_copying(parts, encoding, tunes, *, seed: int = 0) -> tuple[float, float]:
+    """Mean :func:`copy_share` and the copy persistence of continuations primed with each tune's first 8 bars."""
     import musiclib as ml
 
     primers = [ml.lm.primer_from_tune(encoding, t, n_bars=PRIME_BARS) for t in tunes]
     pieces = ml.lm.sample_many(parts, seeds=[seed + i for i in range(len(tunes))], primers=primers,
                                n_bars=2 * PRIME_BARS, top_p=0.95)
-    shares = [ml.evaluation.copy_share(encoding.decode(tokens).tune, offset=PRIME_BARS, start=PRIME_BARS,
-                                       n_bars=2 * PRIME_BARS) for tokens in pieces]
-    return float(np.nanmean(shares))
+    continued = [encoding.decode(tokens).tune for tokens in pieces]
+    return real_copying(continued)
+
+
+def real_copying(tunes) -> tuple[float, float]:
+    """Mean copy share of bars 9-16 and the copy persistence (share copied after a copied bar)."""
+    import musiclib as ml
+
+    options = {"offset": PRIME_BARS, "start": PRIME_BARS, "n_bars": 2 * PRIME_BARS}
+    shares = [ml.evaluation.copy_share(t, **options) for t in tunes]
+    return float(np.nanmean(shares)), ml.evaluation.copy_persistence(tunes, **options)["after_copy"]
 
 
 def measure(model, config, parts, prepared, copying, *, n: int) -> tuple[dict, list]:
@@ -115,7 +126,7 @@ def measure(model, config, parts, prepared, copying, *, n: int) -> tuple[dict, l
     row = {"position": config.position, "valid_nll": scores["nll"], "valid_accuracy": scores["accuracy"],
            "bar_repetition": float(np.nanmean(ml.evaluation.set_repetition(tunes, n_bars=16))),
            "context_gain": gain["gain"], "nll_bars_9_16": gain["with_context"],
-           "primed_copy_share": primed_copy_share(parts, prepared.encoding, copying)}
+           **dict(zip(("primed_copy_share", "copy_persistence"), primed_copying(parts, prepared.encoding, copying)))}
     return row, tunes
 
 
@@ -188,8 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     valid_tunes = [ml.evaluation.excerpt(tune, n_bars=16) for tune in prepared.tunes["valid"]]
     real_repetition = float(np.nanmean(ml.evaluation.set_repetition(valid_tunes, n_bars=16)))
     copying = copy_tunes(prepared.tunes["valid"])
-    real_copy = float(np.nanmean([ml.evaluation.copy_share(t, offset=PRIME_BARS, start=PRIME_BARS,
-                                                           n_bars=2 * PRIME_BARS) for t in copying]))
+    real_copy, real_persistence = real_copying(copying)
     if args.bundles:
         rows, sets = bundle_rows(args, prepared, copying)
         network = f"trained bundles {', '.join(args.bundles)}"
@@ -212,22 +222,25 @@ def main(argv: list[str] | None = None) -> int:
              "overlap area and C2ST against the validation tunes.", "",
              "| position | validation NLL ↓ | accuracy | epochs | training (min) | bar repetition (real: "
              f"{real_repetition:.2f}) | NLL of bars 9-16 | context gain | primed copy share (real: {real_copy:.2f}) | "
-             f"overlap (real: {ceiling['overlap_area']['mean']:.2f}) | C2ST logistic (real: {real_c2st:.2f}) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             f"copy persistence (real: {real_persistence:.2f}) | overlap (real: {ceiling['overlap_area']['mean']:.2f}) | C2ST logistic (real: {real_c2st:.2f}) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['label']} | {r['valid_nll']:.3f} | {r['valid_accuracy']:.3f} | {r['epochs']} | "
               f"{r['train_minutes']} | {r['bar_repetition']:.2f} | {r['nll_bars_9_16']:.3f} | "
-              f"{r['context_gain']:.3f} | {r['primed_copy_share']:.2f} | {r['overlap_area']:.3f} | "
+              f"{r['context_gain']:.3f} | {r['primed_copy_share']:.2f} | "
+              f"{r['copy_persistence']:.2f} | {r['overlap_area']:.3f} | "
               f"{r['c2st_logistic']:.3f} |" for r in rows]
     lines += ["", "Context gain: NLL of bars 9-16 scored without bars 1-8 minus with them (nats/token). Primed "
               "copy share: primed with the first 8 bars, the share of generated bars 9-16 that repeat the bar "
-              "8 earlier (Jaccard >= 0.5). One seed per model.",
+              "8 earlier (Jaccard >= 0.5). Copy persistence: of those bars, the share that repeat their bar 8 "
+              "earlier when the bar before did. One seed per model.",
               "", f"Lower validation NLL: **{best['label']}**.",
               "", f"Command: `benchmarks/transformer_positions.py {' '.join(sys.argv[1:] if argv is None else argv)}`"]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out.with_suffix(".md"), "\n".join(lines) + "\n")
     write_json(out.with_suffix(".json"), {"rows": rows, "real_bar_repetition": real_repetition,
-                                          "real_primed_copy_share": real_copy, "real_c2st_logistic": real_c2st,
+                                          "real_primed_copy_share": real_copy,
+                                          "real_copy_persistence": real_persistence, "real_c2st_logistic": real_c2st,
                                           "bundles": args.bundles, "overrides": overrides, "epochs": args.epochs,
                                           "best": best["label"]})
     print("\n".join(lines))

@@ -64,3 +64,19 @@ def test_copy_share_counts_the_bars_that_come_back_after_the_offset():
     assert math.isnan(copy_share(tune_of([A, B]), offset=2, start=2, n_bars=4))
     with pytest.raises(ValueError, match="offset"):
         copy_share(tune_of([A, B]), offset=3, start=2)
+
+
+def test_copy_persistence_separates_runs_of_copies_from_scattered_ones():
+    from musiclib.evaluation.repetition import copied_bars, copy_persistence
+
+    C, D, E = [61, 63, 66, 68], [70, 71, 72, 73], [48, 50, 52, 53]
+    # a second A part whose first bar is varied, then copied bar for bar
+    section = tune_of([A, B, C, D, E, B, C, D])
+    np.testing.assert_array_equal(copied_bars(section, offset=4, start=4, n_bars=8), [False, True, True, True])
+    persistence = copy_persistence([section], offset=4, start=4, n_bars=8)
+    assert persistence == {"after_copy": 1.0, "after_other": 1.0, "n_after_copy": 2, "n_after_other": 1}
+    scattered = tune_of([A, B, C, D, A, E, C, E])  # copied, not, copied, not
+    persistence = copy_persistence([scattered], offset=4, start=4, n_bars=8)
+    assert persistence["after_copy"] == 0.0 and persistence["after_other"] == 1.0
+    empty = copy_persistence([tune_of([A, B])], offset=2, start=2, n_bars=4)
+    assert math.isnan(empty["after_copy"]) and empty["n_after_copy"] == 0

@@ -31,6 +31,8 @@ _EXPORTS = {
     "REPETITION_THRESHOLD": "repetition",
     "bar_contents": "repetition",
     "bar_self_similarity": "repetition",
+    "copied_bars": "repetition",
+    "copy_persistence": "repetition",
     "copy_share": "repetition",
     "repetition_share": "repetition",
     "set_repetition": "repetition",
