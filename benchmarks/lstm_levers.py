@@ -149,6 +149,17 @@ def generated_sets(row: dict, *, n: int, seeds: int, bars: int, sampling: dict =
     return sets[row["lever"]], dropped[row["lever"]]
 
 
+def _group_means(table_row: dict) -> dict:
+    """Feature group -> mean C2ST accuracy over seeds of one row of :func:`musiclib.evaluation.table`."""
+    return {group: stat["mean"] for group, stat in (table_row.get("c2st_groups") or {}).items()}
+
+
+def _in_table_order(names) -> list[str]:
+    """Lever names in :data:`LEVERS` order, the reference row last (the JSON keeps its keys sorted)."""
+    order = [*LEVERS, REFERENCE_ROW]
+    return sorted(names, key=lambda name: order.index(name) if name in order else len(order))
+
+
 def compare(rows: list[dict], sets: dict, dropped: dict, *, valid, train, args) -> dict:
     """Per-lever numbers against the validation tunes (one table: one ceiling, one C2ST protocol)."""
     from lstm_recipe import _reference_numbers, _row_numbers
@@ -162,12 +173,10 @@ def compare(rows: list[dict], sets: dict, dropped: dict, *, valid, train, args) 
         name = row["lever"]
         numbers[name] = {**row, **_row_numbers(by_name[name], sets[name], dropped[name]),
                          "bar_repetition": by_name[name]["feature_means"]["bar_repetition"]["mean"],
-                         "c2st_groups": {group: stat["mean"] for group, stat in
-                                         (by_name[name].get("c2st_groups") or {}).items()}}
+                         "c2st_groups": _group_means(by_name[name])}
     real = _reference_numbers(table, valid, args.bars)
     real["bar_repetition"] = table["reference"]["feature_means"]["bar_repetition"]
-    real["c2st_groups"] = {group: stat["mean"] for group, stat in
-                           (by_name["real (ceiling)"].get("c2st_groups") or {}).items()}
+    real["c2st_groups"] = _group_means(by_name["real (ceiling)"])
     return {"rows": numbers, "real": real}
 
 
@@ -192,9 +201,8 @@ def markdown(result: dict) -> str:
              f"{_fmt(ceiling['c2st_logistic'])} | {_fmt(ceiling['c2st_boosting'])} | "
              f"{_fmt(real['mean_melodic_interval'], 2)} | {_fmt(real['bar_repetition'])} | "
              f"{_fmt(ceiling['memorised_share'])} |"]
-    order = [*LEVERS, REFERENCE_ROW]  # the JSON keeps its keys sorted: the table keeps this order
-    for name, r in sorted(result["rows"].items(), key=lambda item: order.index(item[0]) if item[0] in order
-                          else len(order)):
+    for name in _in_table_order(result["rows"]):
+        r = result["rows"][name]
         changes = ", ".join(f"{k}={v}" for k, v in r["changes"].items()) or "—"
         lines.append(f"| {name} | {changes} | {r['epochs']} | {r['weights']:,} | {r['train_minutes']:.1f} | "
                      f"{_fmt(r['val_nll'])} | {_fmt(r['overlap_area'])} | {_fmt(r['c2st_logistic'])} | "
@@ -202,15 +210,16 @@ def markdown(result: dict) -> str:
                      f"{_fmt(r['bar_repetition'])} | {_fmt(r['memorised_share'])} |")
     groups = [name for name, r in result["rows"].items() if r.get("c2st_groups")]
     if groups:
-        names = list(next(iter(result["rows"][g] for g in groups))["c2st_groups"])
+        from musiclib.evaluation.c2st import C2ST_GROUPS
+
+        names = [g for g in C2ST_GROUPS if g in result["rows"][groups[0]]["c2st_groups"]]  # JSON keys are sorted
         lines += ["", "C2ST accuracy (logistic) with one feature group alone (what gives a row away; "
                   "`ml.evaluation.classifier_test_by_group`):", "",
                   "| lever | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
         if real.get("c2st_groups"):
             lines.append("| real (ceiling) | " + " | ".join(_fmt(real["c2st_groups"].get(g), 2) for g in names) + " |")
         lines += [f"| {name} | " + " | ".join(_fmt(result["rows"][name]["c2st_groups"].get(g), 2) for g in names)
-                  + " |" for name in sorted(groups, key=lambda item: order.index(item) if item in order
-                                            else len(order))]
+                  + " |" for name in _in_table_order(groups)]
     lines += ["", "Val NLL: the lowest validation loss of the run (nats per token, windows of the row's own "
               "length; every row predicts the same validation tokens, since augmentation touches only the "
               "training split" + (", except *key of C*, whose validation tunes are moved to C as well: its "

@@ -102,11 +102,10 @@ def primed_copying(parts, encoding, tunes, *, seed: int = 0) -> tuple[float, flo
     primers = [ml.lm.primer_from_tune(encoding, t, n_bars=PRIME_BARS) for t in tunes]
     pieces = ml.lm.sample_many(parts, seeds=[seed + i for i in range(len(tunes))], primers=primers,
                                n_bars=2 * PRIME_BARS, top_p=0.95)
-    continued = [encoding.decode(tokens).tune for tokens in pieces]
-    return real_copying(continued)
+    return copying_measures([encoding.decode(tokens).tune for tokens in pieces])
 
 
-def real_copying(tunes) -> tuple[float, float]:
+def copying_measures(tunes) -> tuple[float, float]:
     """Mean copy share of bars 9-16 and the copy persistence (share copied after a copied bar)."""
     import musiclib as ml
 
@@ -199,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     valid_tunes = [ml.evaluation.excerpt(tune, n_bars=16) for tune in prepared.tunes["valid"]]
     real_repetition = float(np.nanmean(ml.evaluation.set_repetition(valid_tunes, n_bars=16)))
     copying = copy_tunes(prepared.tunes["valid"])
-    real_copy, real_persistence = real_copying(copying)
+    real_copy, real_persistence = copying_measures(copying)
     if args.bundles:
         rows, sets = bundle_rows(args, prepared, copying)
         network = f"trained bundles {', '.join(args.bundles)}"

@@ -130,7 +130,8 @@ def train_lstm_experiment(
         overrides["epochs"] = epochs
     overrides = {**_bar_token_override(architecture, preset, prepared.vocab, overrides), **overrides}
     config = model_config_for(architecture, preset, len(prepared.vocab), seed=seed, **overrides)
-    finished = _finished_run(out_dir, config, _data_hash(prepared), train_stride)
+    data_hash = _data_hash(prepared)
+    finished = _finished_run(out_dir, config, data_hash, train_stride)
     if finished is not None:
         return finished
     model = build_model(config)
@@ -147,7 +148,7 @@ def train_lstm_experiment(
     split_path = out_dir / "split.json"
     prepared.split.save(split_path)
     encoding_config = {"name": prepared.encoding.name, **prepared.encoding.config()}
-    data_info = {"dataset": str(prepared.config.dataset), "data_hash": _data_hash(prepared), **prepared.data_info(),
+    data_info = {"dataset": str(prepared.config.dataset), "data_hash": data_hash, **prepared.data_info(),
                  **track_info(prepared)}
     metrics = {"test": table, "train_seconds": round(train_seconds, 1), "preset": preset,
                "architecture": architecture, "train_stride": train_stride}

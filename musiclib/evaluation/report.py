@@ -100,14 +100,13 @@ def _run(reference: Mapping[str, np.ndarray], generated: Mapping[str, np.ndarray
          c2st: tuple[np.ndarray, int | Sequence[int]] | None = None) -> _Run:
     """Compare one set; ``c2st`` is the reference's C2ST feature matrix and the test's seed (None: no test)."""
     memorised = memorisation(tunes, index, threshold=threshold) if index is not None else None
-    tested = None
+    tested = groups = None
     if c2st is not None:
         real, seed = c2st
         matrix = c2st_features(tunes, base=generated)
         tested = {name: result.to_dict() for name, result in classifier_test(real, matrix, seed=seed).items()}
         groups = {name: result.to_dict() for name, result in classifier_test_by_group(real, matrix, seed=seed).items()}
-    return _Run(len(tunes), compare_sets(reference, generated), _feature_means(generated), memorised, tested,
-                groups if c2st is not None else None)
+    return _Run(len(tunes), compare_sets(reference, generated), _feature_means(generated), memorised, tested, groups)
 
 
 def _summary(runs: Sequence[_Run]) -> dict[str, Any]:
