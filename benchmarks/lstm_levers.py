@@ -62,9 +62,11 @@ LEVERS: dict[str, dict] = {
     "dropout 0.4": {"dropout": 0.4},
     "3 layers": {"lstm_units": (256, 256, 256)},
     "key of C": {"transpose": "c"},
+    "lead pitch input": {"lead_input": True},
 }
 """Lever name -> changes against ``default``: ``transpose`` (a :class:`musiclib.prepare.PrepareConfig`
-mode), ``train_stride`` (window spacing) or :class:`musiclib.lm.lstm.LSTMConfig` fields."""
+mode), ``train_stride`` (window spacing), ``lead_input`` (the melody's last pitch as a second
+input, :class:`musiclib.lm.lstm.LeadPitch`) or :class:`musiclib.lm.lstm.LSTMConfig` fields."""
 
 REFERENCE_ROW = "8 epochs (reference)"
 SAMPLING = {"constrained": True, "temperature": 0.9, "top_p": 0.95}

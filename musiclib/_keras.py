@@ -35,6 +35,7 @@ _MUSICLIB_LAYERS = {
     # (module, class name, registered name) of musiclib's own layers that bundles may hold:
     # their config holds only numbers and strings, each checked by the layer.
     ("musiclib.lm.transformer", "RelativeSelfAttention", "musiclib>RelativeSelfAttention"),
+    ("musiclib.lm.lstm", "LeadPitch", "musiclib>LeadPitch"),
 }
 
 
@@ -163,7 +164,7 @@ def check_keras_archive(path: str | os.PathLike) -> None:
     if problems:
         raise UnsafeModelError(
             f"it holds {'; '.join(problems)}. musiclib models use only built-in Keras layers (and musiclib's own "
-            "attention layer), so this file was not written by musiclib; it was refused before Keras read it, and nothing in it was run"
+            "attention and lead-pitch layers), so this file was not written by musiclib; it was refused before Keras read it, and nothing in it was run"
         )
 
 

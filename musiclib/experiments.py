@@ -120,6 +120,8 @@ def train_lstm_experiment(
     epoch. The NLL table is written to ``out_dir/nll_table.json`` and ``.md``.
     ``train_stride`` spaces the training windows (default: the trainer's); a larger stride
     keeps an epoch of augmented data (12 keys) to the steps of an epoch without it.
+    ``lead_input=True`` gives an LSTM the lead input (the config's ``lead_track_ids`` and
+    ``lead_pitch_ids`` from the vocabulary: :func:`musiclib.lm.lstm.lead_context_ids`).
     """
     from musiclib.lm.architectures import build_model, model_config_for, scoring_context
     from musiclib.lm.bundle import save_bundle
@@ -129,6 +131,10 @@ def train_lstm_experiment(
     if epochs is not None:
         overrides["epochs"] = epochs
     overrides = {**_bar_token_override(architecture, preset, prepared.vocab, overrides), **overrides}
+    if overrides.pop("lead_input", False):
+        from musiclib.lm.lstm import lead_context_ids
+
+        overrides.update(lead_context_ids(prepared.vocab))
     config = model_config_for(architecture, preset, len(prepared.vocab), seed=seed, **overrides)
     data_hash = _data_hash(prepared)
     finished = _finished_run(out_dir, config, data_hash, train_stride)

@@ -30,6 +30,8 @@ _EXPORTS = {
     "build_lstm": "lstm",
     "build_step_model": "lstm",
     "step_state_sizes": "lstm",
+    "LeadPitch": "lstm",
+    "lead_context_ids": "lstm",
     "TransformerConfig": "transformer",
     "TRANSFORMER_PRESETS": "transformer",
     "transformer_config_for": "transformer",

@@ -12,6 +12,14 @@ Two training set-ups share one builder (see :class:`LSTMConfig`):
     that follows it is predicted (the last LSTM returns only its final step). Kept as the
     ``"paper"`` preset so the tutorial can be reproduced and compared.
 
+``lead_track_ids`` / ``lead_pitch_ids`` (off by default)
+    The *lead input*: at every position the model also sees the pitch the lead track
+    (``Track_0`` of the ``events`` encoding: Nottingham's melody) played last, as a second
+    embedding added to the token's (:class:`LeadPitch`, computed from the tokens inside
+    the graph). In the ``events`` encoding a melody note's previous pitch lies behind the
+    chord notes of its position; without this input the LSTM's melody drifts towards the
+    pitches it saw last, the chord tones (``results/lstm_levers_lead.md``).
+
 Generation does not re-run a window per new token: :func:`build_step_model` wraps the
 trained layers (same weight variables) in a model that advances the recurrent state by
 one token, so each new token costs one LSTM step.
@@ -39,6 +47,10 @@ __all__ = [
     "build_lstm",
     "build_step_model",
     "step_state_sizes",
+    "LeadPitch",
+    "lead_context_ids",
+    "lead_pitch_step",
+    "lead_tables",
 ]
 
 LOSS_ON_CHOICES = ("all", "last")
@@ -83,6 +95,11 @@ class LSTMConfig:
         Seed of weight initialisation, dropout and data shuffling.
     clipnorm
         Gradient-norm clipping for Adam; ``None`` disables it.
+    lead_track_ids, lead_pitch_ids
+        Vocabulary ids of the ``Track_i`` tokens (track order; the first is the lead) and
+        of the ``Pitch_p`` tokens (pitch order). Both empty (the default): no lead input;
+        both given (:func:`lead_context_ids`): the model also sees the lead track's last
+        pitch at every position (:class:`LeadPitch`).
     """
 
     vocab_size: int
@@ -97,11 +114,14 @@ class LSTMConfig:
     patience: int = 4
     seed: int = 0
     clipnorm: float | None = 1.0
+    lead_track_ids: tuple[int, ...] = ()
+    lead_pitch_ids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         # Lists (from JSON) become tuples so the config stays hashable and frozen.
-        if isinstance(self.lstm_units, list):
-            object.__setattr__(self, "lstm_units", tuple(self.lstm_units))
+        for name in ("lstm_units", "lead_track_ids", "lead_pitch_ids"):
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         for name in ("vocab_size", "embedding_dim", "sequence_length", "batch_size", "epochs"):
             _check_positive_int(name, getattr(self, name))
         if not isinstance(self.lstm_units, tuple) or not self.lstm_units:
@@ -124,11 +144,31 @@ class LSTMConfig:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.clipnorm is not None and not _is_positive_finite(self.clipnorm):
             raise ValueError(f"clipnorm must be a positive finite number or None, got {self.clipnorm!r}")
+        self._check_lead_ids()
+
+    def _check_lead_ids(self) -> None:
+        tracks, pitches = self.lead_track_ids, self.lead_pitch_ids
+        if not isinstance(tracks, tuple) or not isinstance(pitches, tuple):
+            raise ValueError("lead_track_ids and lead_pitch_ids must be sequences of token ids")
+        if bool(tracks) != bool(pitches):
+            raise ValueError("lead_track_ids and lead_pitch_ids are given together (the lead input) or not at all")
+        ids = (*tracks, *pitches)
+        for token_id in ids:
+            if not isinstance(token_id, int) or isinstance(token_id, bool) or not 0 < token_id < self.vocab_size:
+                raise ValueError(f"lead token ids must be vocabulary ids in [1, {self.vocab_size}), got {token_id!r}")
+        if len(set(ids)) != len(ids):
+            raise ValueError("lead_track_ids and lead_pitch_ids must be distinct token ids")
+
+    @property
+    def lead_input(self) -> bool:
+        """True when the model sees the lead track's last pitch (:class:`LeadPitch`)."""
+        return bool(self.lead_pitch_ids)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a JSON-ready dict (``lstm_units`` as a list)."""
         data = dataclasses.asdict(self)
-        data["lstm_units"] = list(self.lstm_units)
+        for name in ("lstm_units", "lead_track_ids", "lead_pitch_ids"):
+            data[name] = list(data[name])
         return data
 
     @classmethod
@@ -229,7 +269,8 @@ def build_lstm(config: LSTMConfig, *, name: str = "lstm_language_model") -> kera
     Returns
     -------
     keras.Model
-        Input ``tokens``: int32 ``[batch, time]`` (any length). Output ``logits``:
+        Input ``tokens``: int32 ``[batch, time]`` (any length); with the lead input, the
+        embedding of :class:`LeadPitch`'s output is added to the tokens'. Output ``logits``:
         ``[batch, time, vocab_size]`` for ``loss_on="all"``, ``[batch, vocab_size]``
         (the token after the window) for ``loss_on="last"``. Logits, not
         probabilities: train with ``from_logits=True``.
@@ -244,6 +285,9 @@ def build_lstm(config: LSTMConfig, *, name: str = "lstm_language_model") -> kera
         embeddings_initializer=keras.initializers.RandomUniform(seed=_layer_seed(config, 0)),
         name="embedding",
     )(tokens)
+    if config.lead_input:
+        lead = LeadPitch(config.vocab_size, config.lead_track_ids, config.lead_pitch_ids, name="lead_pitch")(tokens)
+        x = keras.layers.Add(name="with_lead")([x, _lead_embedding(config)(lead)])
     last = len(config.lstm_units) - 1
     for index, units in enumerate(config.lstm_units):
         seed = _layer_seed(config, index + 1)
@@ -261,6 +305,134 @@ def build_lstm(config: LSTMConfig, *, name: str = "lstm_language_model") -> kera
         name="logits",
     )(x)
     return keras.Model(tokens, logits, name=name)
+
+
+def _lead_embedding(config: LSTMConfig) -> keras.layers.Embedding:
+    return keras.layers.Embedding(
+        len(config.lead_pitch_ids) + 1,
+        config.embedding_dim,
+        embeddings_initializer=keras.initializers.RandomUniform(seed=_layer_seed(config, len(config.lstm_units) + 3)),
+        name="lead_embedding",
+    )
+
+
+def lead_context_ids(vocab: Any) -> dict[str, tuple[int, ...]]:
+    """The :class:`LSTMConfig` fields that switch the lead input on for an ``events`` vocabulary.
+
+    Returns ``{"lead_track_ids": ids of Track_0, Track_1, ..., "lead_pitch_ids": ids of
+    Pitch_p in pitch order}``; ``Track_0`` is the lead.
+
+    Raises
+    ------
+    ValueError
+        For a vocabulary without ``Track_i`` and ``Pitch_p`` tokens (the ``paper`` encoding).
+    """
+    def numbered(prefix: str) -> tuple[int, ...]:
+        found = {}
+        for token in vocab.tokens:
+            head, _, number = token.partition("_")
+            if head == prefix and number.isdigit():
+                found[int(number)] = int(vocab.id(token))
+        return tuple(found[key] for key in sorted(found))
+
+    tracks, pitches = numbered("Track"), numbered("Pitch")
+    if not tracks or not pitches:
+        raise ValueError("the lead input needs a vocabulary with Track_i and Pitch_p tokens (the events encoding)")
+    return {"lead_track_ids": tracks, "lead_pitch_ids": pitches}
+
+
+def _lead_tables(vocab_size: int, track_ids: Any, pitch_ids: Any) -> tuple[Any, Any]:
+    import numpy as np
+
+    tracks = np.zeros(vocab_size, np.int32)
+    tracks[list(track_ids)] = np.arange(1, len(track_ids) + 1)
+    pitches = np.zeros(vocab_size, np.int32)
+    pitches[list(pitch_ids)] = np.arange(1, len(pitch_ids) + 1)
+    return tracks, pitches
+
+
+_BOS_ID = 1  # musiclib.encoding.vocab: PAD 0, BOS 1, EOS 2 in every vocabulary
+
+
+@keras.saving.register_keras_serializable(package="musiclib")
+class LeadPitch(keras.layers.Layer):
+    """The pitch the lead track played last, at every position of a token sequence.
+
+    Output ``[batch, time]`` int32: ``k`` (1-based, the ``k``-th id of ``pitch_ids``) for
+    the lead's last pitch up to and including the position, ``0`` before the window's first
+    lead note and after a ``BOS``. A pitch token is the lead's when the last ``Track_i``
+    token before it is the first of ``track_ids``. Computed with two associative scans
+    (last marked index so far), so it costs no recurrence and runs on any Keras backend;
+    :func:`lead_pitch_step` is the same function one token at a time.
+
+    Parameters
+    ----------
+    vocab_size
+        Size of the vocabulary.
+    track_ids, pitch_ids
+        Ids of the ``Track_i`` tokens (lead first) and the ``Pitch_p`` tokens.
+    """
+
+    def __init__(self, vocab_size: int, track_ids: Any, pitch_ids: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # a bundle's config.json feeds these: check them as LSTMConfig does
+        if not track_ids or not pitch_ids:
+            raise ValueError("LeadPitch needs the ids of the Track_i and the Pitch_p tokens")
+        LSTMConfig(vocab_size=vocab_size, lead_track_ids=tuple(track_ids), lead_pitch_ids=tuple(pitch_ids))
+        self.vocab_size = int(vocab_size)
+        self.track_ids = [int(i) for i in track_ids]
+        self.pitch_ids = [int(i) for i in pitch_ids]
+        self._tracks, self._pitches = _lead_tables(self.vocab_size, self.track_ids, self.pitch_ids)
+
+    @staticmethod
+    def _last_marked(marks: Any, values: Any) -> Any:
+        """``values`` at the last marked position up to each position (0 before the first mark)."""
+        ops = keras.ops
+        positions = ops.broadcast_to(ops.arange(ops.shape(marks)[1], dtype="int32")[None, :], ops.shape(marks))
+        last = ops.associative_scan(ops.maximum, ops.where(marks, positions, -1), axis=1)
+        last = ops.reshape(last, ops.shape(marks))  # graph mode loses the scan's static shape
+        picked = ops.take_along_axis(values, ops.maximum(last, 0), axis=1)
+        return ops.where(last >= 0, picked, ops.zeros_like(picked))
+
+    def call(self, tokens: Any) -> Any:
+        ops = keras.ops
+        tokens = ops.cast(tokens, "int32")
+        bos = ops.equal(tokens, _BOS_ID)
+        track = ops.take(ops.convert_to_tensor(self._tracks), tokens)
+        current = self._last_marked(ops.logical_or(track > 0, bos), ops.where(bos, ops.zeros_like(track), track))
+        pitch = ops.take(ops.convert_to_tensor(self._pitches), tokens)
+        lead_note = ops.logical_and(pitch > 0, ops.equal(current, 1))
+        return self._last_marked(ops.logical_or(lead_note, bos), ops.where(bos, ops.zeros_like(pitch), pitch))
+
+    def compute_output_spec(self, tokens: Any) -> Any:
+        return keras.KerasTensor(tokens.shape, dtype="int32")
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "vocab_size": self.vocab_size, "track_ids": self.track_ids,
+                "pitch_ids": self.pitch_ids}
+
+
+def lead_tables(config: LSTMConfig) -> tuple[Any, Any]:
+    """Token id -> track (1-based, 0: not a ``Track_i``) and -> pitch (1-based, 0: not a ``Pitch_p``)
+    lookup arrays of a config with the lead input, for :func:`lead_pitch_step`."""
+    return _lead_tables(config.vocab_size, config.lead_track_ids, config.lead_pitch_ids)
+
+
+def lead_pitch_step(tables: tuple[Any, Any], tokens: Any, track: Any, lead: Any) -> tuple[Any, Any]:
+    """One token of :class:`LeadPitch`: the new ``(track, lead)`` of each row (``[batch]`` ints).
+
+    ``tables`` is :func:`lead_tables`'s; ``track`` is the current track (1-based, 0 unknown),
+    ``lead`` the lead's last pitch (1-based, 0 none); both start at 0. The new ``lead`` is
+    the layer's output at ``tokens``.
+    """
+    import numpy as np
+
+    tokens = np.asarray(tokens, dtype=np.intp).reshape(-1)
+    bos = tokens == _BOS_ID
+    token_track, token_pitch = tables[0][tokens], tables[1][tokens]
+    track = np.where(bos, 0, np.where(token_track > 0, token_track, track))
+    lead = np.where(bos, 0, np.where((token_pitch > 0) & (track == 1), token_pitch, lead))
+    return track.astype(np.int32), lead.astype(np.int32)
 
 
 def _lstm_layers(model: keras.Model, n_layers: int) -> list[keras.layers.LSTM]:
@@ -319,7 +491,9 @@ def build_step_model(model: keras.Model, config: LSTMConfig) -> keras.Model:
     -------
     keras.Model
         Inputs ``[token, h_0, c_0, h_1, c_1, ...]``: ``token`` is int32 ``[batch, 1]``,
-        each state float32 ``[batch, units]`` (zeros to start). Outputs
+        each state float32 ``[batch, units]`` (zeros to start). With the lead input,
+        ``[token, lead, h_0, ...]``: ``lead`` int32 ``[batch, 1]`` is the lead's last
+        pitch after ``token`` (:func:`lead_pitch_step`). Outputs
         ``[logits, h_0, c_0, ...]`` with ``logits`` ``[batch, vocab_size]`` for the
         token that follows.
 
@@ -340,10 +514,17 @@ def build_step_model(model: keras.Model, config: LSTMConfig) -> keras.Model:
         state_inputs.append(keras.Input(shape=(units,), name=f"c_{index}"))
 
     x = keras.layers.Reshape((config.embedding_dim,), name="squeeze_time")(embedding(token))
+    inputs = [token]
+    if config.lead_input:
+        lead = keras.Input(shape=(1,), dtype="int32", name="lead")
+        lead_vector = keras.layers.Reshape((config.embedding_dim,), name="squeeze_lead")(
+            model.get_layer("lead_embedding")(lead))
+        x = keras.layers.Add(name="with_lead_step")([x, lead_vector])
+        inputs.append(lead)
     new_states = []
     for index, layer in enumerate(lstms):
         h, c = state_inputs[2 * index], state_inputs[2 * index + 1]
         x, h_new, c_new = _CellStep(layer.cell, name=f"lstm_{index}_step")(x, h, c)
         new_states.extend([h_new, c_new])
     logits = output(x)
-    return keras.Model([token, *state_inputs], [logits, *new_states], name=f"{model.name}_step")
+    return keras.Model([*inputs, *state_inputs], [logits, *new_states], name=f"{model.name}_step")

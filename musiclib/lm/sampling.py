@@ -210,27 +210,50 @@ class _CompiledStep:
     call (input conversion and validation, a fresh dispatch), which dominates the cost
     of one step of a small recurrent network: generation is several times faster.
     States stay TensorFlow tensors between steps; only the logits come back to numpy.
+    With the lead input (:class:`musiclib.lm.lstm.LeadPitch`) the last two states are the
+    rows' current track and lead pitch, advanced in numpy by :func:`musiclib.lm.lstm.lead_pitch_step`.
     """
 
     def __init__(self, step_model: Any, config: Any) -> None:
+        from musiclib.lm.lstm import lead_tables
+
         tf = _tf.tensorflow()
 
         self.units = [units for units in config.lstm_units for _ in range(2)]
-        signature = [tf.TensorSpec((None, 1), tf.int32)] + [tf.TensorSpec((None, u), tf.float32) for u in self.units]
+        self.lead = lead_tables(config) if getattr(config, "lead_input", False) else None
+        token_specs = [tf.TensorSpec((None, 1), tf.int32)] * (2 if self.lead is not None else 1)
+        signature = token_specs + [tf.TensorSpec((None, u), tf.float32) for u in self.units]
+        n_tokens = len(token_specs)
 
         @tf.function(input_signature=signature, reduce_retracing=True)
-        def run(token, *states):
-            return step_model([token, *states], training=False)
+        def run(*inputs):
+            return step_model(list(inputs), training=False)
 
         self._run = run
+        self._n_tokens = n_tokens
 
     def initial_states(self, batch: int) -> list[Any]:
         """Zero states for ``batch`` sequences."""
-        return [np.zeros((batch, units), dtype=np.float32) for units in self.units]
+        states = [np.zeros((batch, units), dtype=np.float32) for units in self.units]
+        return states + ([np.zeros(batch, np.int32), np.zeros(batch, np.int32)] if self.lead is not None else [])
 
     def __call__(self, tokens: np.ndarray, states: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:
-        outputs = self._run(np.asarray(tokens, dtype=np.int32).reshape(-1, 1), *states)
-        return np.asarray(outputs[0], dtype=np.float64), list(outputs[1:])
+        tokens = np.asarray(tokens, dtype=np.int32).reshape(-1, 1)
+        lead_states: list[Any] = []
+        inputs = [tokens]
+        if self.lead is not None:
+            lead_states = list(lead_pitch_states(self.lead, tokens, states))
+            inputs.append(lead_states[1].reshape(-1, 1))
+            states = states[:-2]
+        outputs = self._run(*inputs, *states)
+        return np.asarray(outputs[0], dtype=np.float64), list(outputs[1:]) + lead_states
+
+
+def lead_pitch_states(tables: Any, tokens: np.ndarray, states: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The lead-input states (track, lead pitch) after ``tokens``, from the last two of ``states``."""
+    from musiclib.lm.lstm import lead_pitch_step
+
+    return lead_pitch_step(tables, tokens, np.asarray(states[-2]), np.asarray(states[-1]))
 
 
 class _NumpyStep:
@@ -245,10 +268,13 @@ class _NumpyStep:
     """
 
     def __init__(self, model: Any, config: Any) -> None:
-        from musiclib.lm.lstm import _lstm_layers
+        from musiclib.lm.lstm import _lstm_layers, lead_tables
 
         self.units = [units for units in config.lstm_units for _ in range(2)]
         self.embedding = np.asarray(model.get_layer("embedding").get_weights()[0], dtype=np.float32)
+        self.lead = lead_tables(config) if getattr(config, "lead_input", False) else None
+        if self.lead is not None:
+            self.lead_embedding = np.asarray(model.get_layer("lead_embedding").get_weights()[0], dtype=np.float32)
         self.cells = []
         for layer in _lstm_layers(model, len(config.lstm_units)):
             kernel, recurrent, bias = (np.asarray(w, dtype=np.float32) for w in layer.cell.get_weights())
@@ -272,11 +298,17 @@ class _NumpyStep:
                    and layer.cell.use_bias and len(layer.cell.get_weights()) == 3 for layer in layers)
 
     def initial_states(self, batch: int) -> list[np.ndarray]:
-        """Zero states for ``batch`` sequences."""
-        return [np.zeros((batch, units), dtype=np.float32) for units in self.units]
+        """Zero states for ``batch`` sequences (and the lead input's track and pitch, see :class:`_CompiledStep`)."""
+        states = [np.zeros((batch, units), dtype=np.float32) for units in self.units]
+        return states + ([np.zeros(batch, np.int32), np.zeros(batch, np.int32)] if self.lead is not None else [])
 
     def __call__(self, tokens: np.ndarray, states: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         x = self.embedding[np.asarray(tokens, dtype=np.intp).reshape(-1)]
+        lead_states: list[np.ndarray] = []
+        if self.lead is not None:
+            lead_states = list(lead_pitch_states(self.lead, tokens, states))
+            x = x + self.lead_embedding[lead_states[1]]
+            states = states[:-2]
         new_states = []
         for index, (kernel, recurrent, bias, units) in enumerate(self.cells):
             h, c = states[2 * index], states[2 * index + 1]
@@ -287,7 +319,7 @@ class _NumpyStep:
             new_states += [h, c]
             x = h
         kernel, bias = self.dense
-        return (x @ kernel + bias).astype(np.float64), new_states
+        return (x @ kernel + bias).astype(np.float64), new_states + lead_states
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
