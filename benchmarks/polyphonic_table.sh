@@ -14,3 +14,5 @@ $B --max-minutes 15 --sets musedata --models bernoulli nade
 $B --max-minutes 10 --sets jsb-chorales --models independent --variant default: --variant dropout5:dropout=0.5 --variant batch4:batch_size=4,dropout=0.5 --variant small:units=128,dropout=0.5
 $B --max-minutes 10 --sets nottingham --models independent --variant dropout5:dropout=0.5 --variant batch8:batch_size=8,dropout=0.5
 $B --max-minutes 30 --sets musedata --models nade --variant 30min:
+$B --max-minutes 10 --sets jsb-chorales --models independent --variant window128:window=128,batch_size=4,dropout=0.5 --variant wide6:units=512,batch_size=4,dropout=0.6 --variant lr1e3:learning_rate=0.001,batch_size=4,dropout=0.5 --variant deep3:layers=3,batch_size=4,dropout=0.5
+$B --max-minutes 10 --sets nottingham --models independent --variant window128:window=128 --variant wide512:units=512
