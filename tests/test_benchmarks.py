@@ -263,15 +263,20 @@ def test_gan_recipe_table_marks_features_above_the_markov_chain(gan_recipe):
 
 def test_lstm_levers_change_one_thing_each_and_the_table_lists_every_row():
     levers = _benchmark_script("lstm_levers.py")
+    from musiclib.encoding import get_encoding
+    from musiclib.lm.lstm import lead_context_ids
     from musiclib.prepare import TRANSPOSE_MODES, PrepareConfig
 
+    vocab = get_encoding("events").vocabulary()
     configs = set()
     for name, changes in levers.LEVERS.items():
         changes = dict(changes)
         transpose = changes.pop("transpose", "none")
         assert transpose in TRANSPOSE_MODES and PrepareConfig(dataset="nottingham", transpose=transpose)
         changes.pop("train_stride", None)
-        configs.add((transpose, config_for("default", 50, **{"epochs": levers.BASE_EPOCHS, **changes})))
+        if changes.pop("lead_input", False):  # what train_lstm_experiment makes of it
+            changes.update(lead_context_ids(vocab))
+        configs.add((transpose, config_for("default", len(vocab), **{"epochs": levers.BASE_EPOCHS, **changes})))
         assert name == "default" or levers.LEVERS[name], "every lever but the default row changes something"
     assert len(configs) == len(levers.LEVERS)  # no two levers train the same thing
     row = {"changes": {"dropout": 0.0}, "epochs": 2, "weights": 1_020_037, "train_minutes": 8.1, "val_nll": 0.71,
@@ -296,7 +301,7 @@ def test_train_lstm_experiment_passes_the_window_stride_to_the_trainer(monkeypat
         pass
 
     def fake_train(*args, **kwargs):
-        seen.update(kwargs)
+        seen.update(kwargs, config=args[1])
         raise Stop
 
     monkeypatch.setattr(musiclib.lm.training, "train", fake_train)
@@ -304,6 +309,11 @@ def test_train_lstm_experiment_passes_the_window_stride_to_the_trainer(monkeypat
     with pytest.raises(Stop):
         ml.experiments.train_lstm_experiment(prepared, out_dir=tmp_path, preset="tiny", train_stride=96)
     assert seen["train_stride"] == 96
+    with pytest.raises(Stop):  # lead_input=True becomes the vocabulary's Track and Pitch ids
+        ml.experiments.train_lstm_experiment(prepared, out_dir=tmp_path / "lead", preset="tiny", lead_input=True)
+    assert seen["config"].lead_input
+    assert seen["config"].lead_pitch_ids == ml.lm.lead_context_ids(prepared.vocab)["lead_pitch_ids"]
+    assert seen["config"].lead_track_ids == tuple(prepared.vocab.id(f"Track_{i}") for i in range(2))
 
 
 def test_transformer_positions_trains_each_config_in_its_own_folder_and_copies_only_long_tunes():
