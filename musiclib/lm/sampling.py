@@ -223,19 +223,17 @@ class _CompiledStep:
         self.lead = lead_tables(config) if getattr(config, "lead_input", False) else None
         token_specs = [tf.TensorSpec((None, 1), tf.int32)] * (2 if self.lead is not None else 1)
         signature = token_specs + [tf.TensorSpec((None, u), tf.float32) for u in self.units]
-        n_tokens = len(token_specs)
 
         @tf.function(input_signature=signature, reduce_retracing=True)
         def run(*inputs):
             return step_model(list(inputs), training=False)
 
         self._run = run
-        self._n_tokens = n_tokens
 
     def initial_states(self, batch: int) -> list[Any]:
         """Zero states for ``batch`` sequences."""
         states = [np.zeros((batch, units), dtype=np.float32) for units in self.units]
-        return states + ([np.zeros(batch, np.int32), np.zeros(batch, np.int32)] if self.lead is not None else [])
+        return states + _lead_zero_states(self.lead, batch)
 
     def __call__(self, tokens: np.ndarray, states: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:
         tokens = np.asarray(tokens, dtype=np.int32).reshape(-1, 1)
@@ -247,6 +245,11 @@ class _CompiledStep:
             states = states[:-2]
         outputs = self._run(*inputs, *states)
         return np.asarray(outputs[0], dtype=np.float64), list(outputs[1:]) + lead_states
+
+
+def _lead_zero_states(tables: Any, batch: int) -> list[np.ndarray]:
+    """The lead input's start states (no track, no pitch) for ``batch`` rows; none without the lead input."""
+    return [] if tables is None else [np.zeros(batch, np.int32), np.zeros(batch, np.int32)]
 
 
 def lead_pitch_states(tables: Any, tokens: np.ndarray, states: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -300,7 +303,7 @@ class _NumpyStep:
     def initial_states(self, batch: int) -> list[np.ndarray]:
         """Zero states for ``batch`` sequences (and the lead input's track and pitch, see :class:`_CompiledStep`)."""
         states = [np.zeros((batch, units), dtype=np.float32) for units in self.units]
-        return states + ([np.zeros(batch, np.int32), np.zeros(batch, np.int32)] if self.lead is not None else [])
+        return states + _lead_zero_states(self.lead, batch)
 
     def __call__(self, tokens: np.ndarray, states: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         x = self.embedding[np.asarray(tokens, dtype=np.intp).reshape(-1)]
