@@ -240,7 +240,7 @@ class _CompiledStep:
         lead_states: list[Any] = []
         inputs = [tokens]
         if self.lead is not None:
-            lead_states = list(lead_pitch_states(self.lead, tokens, states))
+            lead_states = list(_advance_lead(self.lead, tokens, states))
             inputs.append(lead_states[1].reshape(-1, 1))
             states = states[:-2]
         outputs = self._run(*inputs, *states)
@@ -252,7 +252,7 @@ def _lead_zero_states(tables: Any, batch: int) -> list[np.ndarray]:
     return [] if tables is None else [np.zeros(batch, np.int32), np.zeros(batch, np.int32)]
 
 
-def lead_pitch_states(tables: Any, tokens: np.ndarray, states: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+def _advance_lead(tables: Any, tokens: np.ndarray, states: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     """The lead-input states (track, lead pitch) after ``tokens``, from the last two of ``states``."""
     from musiclib.lm.lstm import lead_pitch_step
 
@@ -309,7 +309,7 @@ class _NumpyStep:
         x = self.embedding[np.asarray(tokens, dtype=np.intp).reshape(-1)]
         lead_states: list[np.ndarray] = []
         if self.lead is not None:
-            lead_states = list(lead_pitch_states(self.lead, tokens, states))
+            lead_states = list(_advance_lead(self.lead, tokens, states))
             x = x + self.lead_embedding[lead_states[1]]
             states = states[:-2]
         new_states = []
