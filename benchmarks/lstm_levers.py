@@ -64,10 +64,13 @@ LEVERS: dict[str, dict] = {
     "3 layers": {"lstm_units": (256, 256, 256)},
     "key of C": {"transpose": "c"},
     "lead pitch input": {"lead_input": True},
+    "lookback 1, 2, 4, 8 bars": {"lookback_bars": (1, 2, 4, 8)},
+    "lookback, windows of 256": {"lookback_bars": (1, 2, 4, 8), "sequence_length": 256},
 }
 """Lever name -> changes against ``default``: ``transpose`` (a :class:`musiclib.prepare.PrepareConfig`
 mode), ``train_stride`` (window spacing), ``lead_input`` (the melody's last pitch as a second
-input, :class:`musiclib.lm.lstm.LeadPitch`) or :class:`musiclib.lm.lstm.LSTMConfig` fields."""
+input, :class:`musiclib.lm.lstm.LeadPitch`) or :class:`musiclib.lm.lstm.LSTMConfig` fields
+(``lookback_bars``: the lookback input, :mod:`musiclib.lm.lookback`)."""
 
 REFERENCE_ROW = "reference (nottingham-lstm)"
 SAMPLING = {"constrained": True, "temperature": 0.9, "top_p": 0.95}

@@ -36,6 +36,8 @@ _MUSICLIB_LAYERS = {
     # their config holds only numbers and strings, each checked by the layer.
     ("musiclib.lm.transformer", "RelativeSelfAttention", "musiclib>RelativeSelfAttention"),
     ("musiclib.lm.lstm", "LeadPitch", "musiclib>LeadPitch"),
+    ("musiclib.lm.lookback", "LookbackTokens", "musiclib>LookbackTokens"),
+    ("musiclib.lm.lookback", "LookbackEmbedding", "musiclib>LookbackEmbedding"),
 }
 
 

@@ -122,6 +122,8 @@ def train_lstm_experiment(
     keeps an epoch of augmented data (12 keys) to the steps of an epoch without it.
     ``lead_input=True`` gives an LSTM the lead input (the config's ``lead_track_ids`` and
     ``lead_pitch_ids`` from the vocabulary: :func:`musiclib.lm.lstm.lead_context_ids`).
+    ``lookback_bars=(1, 2, 4, 8)`` gives it the lookback input (:mod:`musiclib.lm.lookback`;
+    the ``Bar`` token's id comes from the vocabulary).
     """
     from musiclib.lm.architectures import build_model, model_config_for, scoring_context
     from musiclib.lm.bundle import save_bundle
@@ -193,11 +195,16 @@ def _finished_run(out_dir: Path, config: Any, data_hash: str, train_stride: int 
 
 
 def _bar_token_override(architecture: str, preset: str, vocab: Any, overrides: dict) -> dict[str, int]:
-    """``{"bar_token_id": ...}`` when a Transformer with bar positions will train, else nothing."""
+    """``{"bar_token_id": ...}`` when a Transformer with bar positions or an LSTM with the
+    lookback input will train, else nothing."""
     from musiclib.encoding.events import BAR_TOKEN
     from musiclib.lm.transformer import TRANSFORMER_PRESETS
 
-    if architecture != "transformer" or "bar_token_id" in overrides or preset not in TRANSFORMER_PRESETS:
+    if "bar_token_id" in overrides:
+        return {}
+    if architecture == "lstm" and overrides.get("lookback_bars"):
+        return {"bar_token_id": int(vocab.encode([BAR_TOKEN], strict=True)[0])}
+    if architecture != "transformer" or preset not in TRANSFORMER_PRESETS:
         return {}
     if overrides.get("position", TRANSFORMER_PRESETS[preset].get("position")) != "rotary-bars":
         return {}

@@ -230,3 +230,39 @@ def link_outside(bundle: Path, name: str, elsewhere: Path) -> Path:
     (bundle / name).replace(elsewhere)
     (bundle / name).symlink_to(elsewhere)
     return elsewhere
+
+
+def assert_steps_match_full_model(parts, tokens: np.ndarray) -> None:
+    """Every LSTM step (the NumPy one and the compiled Keras one), fed ``tokens`` ``[batch, time]``
+    one at a time from fresh states, gives the full model's logits at every position."""
+    from musiclib.lm.lstm import build_step_model
+    from musiclib.lm.sampling import _CompiledStep, _NumpyStep
+
+    tokens = np.asarray(tokens, dtype=np.int32)
+    full = np.asarray(parts.model.predict_on_batch(tokens))
+    keras_step = build_step_model(parts.model, parts.config)
+    for step in (_NumpyStep(parts.model, parts.config), _CompiledStep(keras_step, parts.config)):
+        states = step.initial_states(tokens.shape[0])
+        for t in range(tokens.shape[1]):
+            logits, states = step(tokens[:, t : t + 1], states)
+            np.testing.assert_allclose(logits, full[:, t], rtol=1e-4, atol=1e-4)
+
+
+def assert_bundle_samples_like_the_model(parts, history, folder: Path, *, n_bars: int) -> None:
+    """A bundle saved from ``parts`` loads in safe mode with the same config and samples what
+    the model samples, alone and in a batch (each row keeps its own input states)."""
+    from musiclib._files import write_json
+    from musiclib.lm.bundle import load_bundle, save_bundle
+    from musiclib.lm.sampling import sample_many, sample_tokens
+
+    split = folder / "split.json"
+    write_json(split, {"train": ["a"], "valid": ["b"], "test": ["c"]})
+    path = save_bundle(folder / "bundle", model=parts.model, config=parts.config, vocab=parts.vocab,
+                       encoding_config=parts.encoding, data_info={"data_hash": "0123abcd", "dataset": "toy"},
+                       split_path=split, metrics={}, history=history)
+    bundle = load_bundle(path)
+    assert bundle.config == parts.config
+    assert sample_tokens(bundle, n_bars=n_bars, seed=3) == sample_tokens(parts, n_bars=n_bars, seed=3)
+    batch = sample_many(bundle, seeds=[3, 4], n_bars=n_bars)
+    assert batch[0] == sample_tokens(bundle, n_bars=n_bars, seed=3)
+    assert batch[1] == sample_tokens(bundle, n_bars=n_bars, seed=4)

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support import assert_bundle_samples_like_the_model, assert_steps_match_full_model
 
-from musiclib._files import write_json
 from musiclib.encoding import get_encoding
-from musiclib.lm.bundle import load_bundle, save_bundle
 from musiclib.lm.lstm import (
     LeadPitch,
     LSTMConfig,
     build_lstm,
-    build_step_model,
     config_for,
     lead_context_ids,
     lead_pitch_step,
     lead_tables,
 )
-from musiclib.lm.sampling import ModelParts, _CompiledStep, _NumpyStep, sample_many, sample_tokens
+from musiclib.lm.sampling import ModelParts
 from musiclib.lm.training import train
 from musiclib.tune import TimeSignature, Track, Tune, make_notes
 
@@ -149,27 +147,9 @@ def test_the_lead_embedding_changes_the_prediction(trained):
 
 def test_every_step_gives_the_full_models_logits(trained):
     parts, _, tunes = trained
-    tokens = np.stack([tunes[0][:40], tunes[1][:40]]).astype(np.int32)
-    full = np.asarray(parts.model.predict_on_batch(tokens))
-    keras_step = build_step_model(parts.model, parts.config)
-    for step in (_NumpyStep(parts.model, parts.config), _CompiledStep(keras_step, parts.config)):
-        states = step.initial_states(2)
-        for t in range(tokens.shape[1]):
-            logits, states = step(tokens[:, t : t + 1], states)
-            np.testing.assert_allclose(logits, full[:, t], rtol=1e-4, atol=1e-4)
+    assert_steps_match_full_model(parts, np.stack([tunes[0][:40], tunes[1][:40]]))
 
 
 def test_bundle_round_trip_in_safe_mode_samples_the_same(trained, tmp_path):
     parts, history, _ = trained
-    split = tmp_path / "split.json"
-    write_json(split, {"train": ["a"], "valid": ["b"], "test": ["c"]})
-    path = save_bundle(tmp_path / "bundle", model=parts.model, config=parts.config, vocab=parts.vocab,
-                       encoding_config=parts.encoding, data_info={"data_hash": "0123abcd", "dataset": "toy"}, split_path=split,
-                       metrics={}, history=history)
-    bundle = load_bundle(path)
-    assert bundle.config == parts.config
-    assert sample_tokens(bundle, n_bars=4, seed=3) == sample_tokens(parts, n_bars=4, seed=3)
-    # a batch gives each seed what it gives alone (the lead states travel with the rows)
-    batch = sample_many(bundle, seeds=[3, 4], n_bars=4)
-    assert batch[0] == sample_tokens(bundle, n_bars=4, seed=3)
-    assert batch[1] == sample_tokens(bundle, n_bars=4, seed=4)
+    assert_bundle_samples_like_the_model(parts, history, tmp_path, n_bars=4)

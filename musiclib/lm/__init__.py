@@ -11,7 +11,7 @@ n-gram baselines and the multi-worker trainer.
 
 from musiclib._lazy import attach
 
-_SUBMODULES = ("lstm", "transformer", "architectures", "data", "training", "sampling", "bundle", "reference", "ngram", "distributed")
+_SUBMODULES = ("lstm", "lookback", "transformer", "architectures", "data", "training", "sampling", "bundle", "reference", "ngram", "distributed")
 
 # Names that several submodules define (CONFIG_FILE, HISTORY_FILE, MODEL_FILE) are reached
 # through their submodule, e.g. ``ml.lm.training.HISTORY_FILE``.
@@ -32,6 +32,10 @@ _EXPORTS = {
     "step_state_sizes": "lstm",
     "LeadPitch": "lstm",
     "lead_context_ids": "lstm",
+    "LookbackTokens": "lookback",
+    "LookbackEmbedding": "lookback",
+    "LookbackHistory": "lookback",
+    "lookback_context": "lookback",
     "TransformerConfig": "transformer",
     "TRANSFORMER_PRESETS": "transformer",
     "transformer_config_for": "transformer",

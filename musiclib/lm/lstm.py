@@ -100,6 +100,12 @@ class LSTMConfig:
         of the ``Pitch_p`` tokens (pitch order). Both empty (the default): no lead input;
         both given (:func:`lead_context_ids`): the model also sees the lead track's last
         pitch at every position (:class:`LeadPitch`).
+    lookback_bars, bar_token_id
+        The lookback input (:mod:`musiclib.lm.lookback`): how many bars back the model looks
+        (e.g. ``(1, 2, 4, 8)``; empty, the default: no lookback input) and the ``Bar`` token's
+        id (:func:`musiclib.lm.lookback.lookback_context` gives both). At every position the
+        model also sees the token that came next at the same place of each of those bars,
+        and whether the bar so far repeats it (:class:`~musiclib.lm.lookback.LookbackTokens`).
     """
 
     vocab_size: int
@@ -116,10 +122,12 @@ class LSTMConfig:
     clipnorm: float | None = 1.0
     lead_track_ids: tuple[int, ...] = ()
     lead_pitch_ids: tuple[int, ...] = ()
+    lookback_bars: tuple[int, ...] = ()
+    bar_token_id: int | None = None
 
     def __post_init__(self) -> None:
         # Lists (from JSON) become tuples so the config stays hashable and frozen.
-        for name in ("lstm_units", "lead_track_ids", "lead_pitch_ids"):
+        for name in _TUPLE_FIELDS:
             if isinstance(getattr(self, name), list):
                 object.__setattr__(self, name, tuple(getattr(self, name)))
         for name in ("vocab_size", "embedding_dim", "sequence_length", "batch_size", "epochs"):
@@ -145,6 +153,22 @@ class LSTMConfig:
         if self.clipnorm is not None and not _is_positive_finite(self.clipnorm):
             raise ValueError(f"clipnorm must be a positive finite number or None, got {self.clipnorm!r}")
         self._check_lead_ids()
+        self._check_lookback()
+
+    def _check_lookback(self) -> None:
+        if not isinstance(self.lookback_bars, tuple):
+            raise ValueError(f"lookback_bars must be a sequence of bar counts, got {self.lookback_bars!r}")
+        if self.lookback_bars:
+            from musiclib.lm.lookback import check_lookback
+
+            check_lookback(self.vocab_size, self.bar_token_id, self.lookback_bars)
+        elif self.bar_token_id is not None:
+            raise ValueError("bar_token_id is only used by the lookback input: give lookback_bars too")
+
+    @property
+    def lookback_input(self) -> bool:
+        """True when the model sees the same place of earlier bars (:mod:`musiclib.lm.lookback`)."""
+        return bool(self.lookback_bars)
 
     def _check_lead_ids(self) -> None:
         tracks, pitches = self.lead_track_ids, self.lead_pitch_ids
@@ -167,7 +191,7 @@ class LSTMConfig:
     def to_dict(self) -> dict[str, Any]:
         """The config as a JSON-ready dict (``lstm_units`` as a list)."""
         data = dataclasses.asdict(self)
-        for name in ("lstm_units", "lead_track_ids", "lead_pitch_ids"):
+        for name in _TUPLE_FIELDS:
             data[name] = list(data[name])
         return data
 
@@ -188,6 +212,9 @@ class LSTMConfig:
     def predicts_every_step(self) -> bool:
         """True when the model outputs logits for every position (``loss_on="all"``)."""
         return self.loss_on == "all"
+
+
+_TUPLE_FIELDS = ("lstm_units", "lead_track_ids", "lead_pitch_ids", "lookback_bars")
 
 
 def _is_positive_finite(value: Any) -> bool:
@@ -288,6 +315,12 @@ def build_lstm(config: LSTMConfig, *, name: str = "lstm_language_model") -> kera
     if config.lead_input:
         lead = LeadPitch(config.vocab_size, config.lead_track_ids, config.lead_pitch_ids, name="lead_pitch")(tokens)
         x = keras.layers.Add(name="with_lead")([x, _lead_embedding(config)(lead)])
+    if config.lookback_input:
+        from musiclib.lm.lookback import LookbackEmbedding
+
+        lookback = LookbackEmbedding(config.vocab_size, config.bar_token_id, config.lookback_bars,
+                                     config.embedding_dim, name="lookback")(tokens)
+        x = keras.layers.Add(name="with_lookback")([x, lookback])
     last = len(config.lstm_units) - 1
     for index, units in enumerate(config.lstm_units):
         seed = _layer_seed(config, index + 1)
@@ -493,7 +526,8 @@ def build_step_model(model: keras.Model, config: LSTMConfig) -> keras.Model:
         Inputs ``[token, h_0, c_0, h_1, c_1, ...]``: ``token`` is int32 ``[batch, 1]``,
         each state float32 ``[batch, units]`` (zeros to start). With the lead input,
         ``[token, lead, h_0, ...]``: ``lead`` int32 ``[batch, 1]`` is the lead's last
-        pitch after ``token`` (:func:`lead_pitch_step`). Outputs
+        pitch after ``token`` (:func:`lead_pitch_step`). With the lookback input, ``lookback``
+        int32 ``[batch, distances]`` follows (:class:`~musiclib.lm.lookback.LookbackHistory`). Outputs
         ``[logits, h_0, c_0, ...]`` with ``logits`` ``[batch, vocab_size]`` for the
         token that follows.
 
@@ -521,6 +555,10 @@ def build_step_model(model: keras.Model, config: LSTMConfig) -> keras.Model:
             model.get_layer("lead_embedding")(lead))
         x = keras.layers.Add(name="with_lead_step")([x, lead_vector])
         inputs.append(lead)
+    if config.lookback_input:
+        lookback = keras.Input(shape=(len(config.lookback_bars),), dtype="int32", name="lookback")
+        x = keras.layers.Add(name="with_lookback_step")([x, model.get_layer("lookback").embed(lookback)])
+        inputs.append(lookback)
     new_states = []
     for index, layer in enumerate(lstms):
         h, c = state_inputs[2 * index], state_inputs[2 * index + 1]

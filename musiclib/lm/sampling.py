@@ -203,6 +203,57 @@ def _parts(source: Any) -> ModelParts:
     )
 
 
+class _TokenInputs:
+    """The LSTM's inputs besides the token, advanced in numpy one token at a time.
+
+    The lead input (:class:`musiclib.lm.lstm.LeadPitch`) keeps two states per row, the
+    current track and the lead's last pitch (:func:`musiclib.lm.lstm.lead_pitch_step`); the
+    lookback input (:mod:`musiclib.lm.lookback`) keeps a
+    :class:`~musiclib.lm.lookback.LookbackHistory`. Both ride at the end of a step's state
+    list, after the recurrent states.
+    """
+
+    def __init__(self, config: Any) -> None:
+        from musiclib.lm.lstm import lead_tables
+
+        self.lead = lead_tables(config) if getattr(config, "lead_input", False) else None
+        self.config = config if getattr(config, "lookback_input", False) else None
+
+    @property
+    def n_states(self) -> int:
+        """How many states these inputs keep."""
+        return 2 * (self.lead is not None) + (self.config is not None)
+
+    def initial_states(self, batch: int) -> list[Any]:
+        """Start states: no track, no lead pitch, an empty history."""
+        from musiclib.lm.lookback import LookbackHistory
+
+        states: list[Any] = []
+        if self.lead is not None:
+            states += [np.zeros(batch, np.int32), np.zeros(batch, np.int32)]
+        if self.config is not None:
+            states.append(LookbackHistory(self.config.vocab_size, self.config.bar_token_id,
+                                          self.config.lookback_bars, batch))
+        return states
+
+    def advance(self, tokens: np.ndarray, states: Sequence[Any]) -> tuple[list[np.ndarray], list[Any]]:
+        """``(inputs, states)`` after ``tokens``: the lead pitch ``[batch, 1]`` and the lookback ids
+        ``[batch, distances]`` (those that apply), and the new states."""
+        from musiclib.lm.lstm import lead_pitch_step
+
+        inputs: list[np.ndarray] = []
+        new_states: list[Any] = []
+        if self.lead is not None:
+            track, lead = lead_pitch_step(self.lead, tokens, np.asarray(states[0]), np.asarray(states[1]))
+            inputs.append(lead.reshape(-1, 1))
+            new_states += [track, lead]
+        if self.config is not None:
+            history = states[-1]
+            inputs.append(history.advance(tokens).astype(np.int32))
+            new_states.append(history)
+        return inputs, new_states
+
+
 class _CompiledStep:
     """The step model behind one compiled ``tf.function``: a token batch and states in, logits and states out.
 
@@ -210,18 +261,19 @@ class _CompiledStep:
     call (input conversion and validation, a fresh dispatch), which dominates the cost
     of one step of a small recurrent network: generation is several times faster.
     States stay TensorFlow tensors between steps; only the logits come back to numpy.
-    With the lead input (:class:`musiclib.lm.lstm.LeadPitch`) the last two states are the
-    rows' current track and lead pitch, advanced in numpy by :func:`musiclib.lm.lstm.lead_pitch_step`.
+    The lead and lookback inputs' states follow the recurrent ones (:class:`_TokenInputs`).
     """
 
     def __init__(self, step_model: Any, config: Any) -> None:
-        from musiclib.lm.lstm import lead_tables
-
         tf = _tf.tensorflow()
 
         self.units = [units for units in config.lstm_units for _ in range(2)]
-        self.lead = lead_tables(config) if getattr(config, "lead_input", False) else None
-        token_specs = [tf.TensorSpec((None, 1), tf.int32)] * (2 if self.lead is not None else 1)
+        self.extra = _TokenInputs(config)
+        token_specs = [tf.TensorSpec((None, 1), tf.int32)]
+        if self.extra.lead is not None:
+            token_specs.append(tf.TensorSpec((None, 1), tf.int32))
+        if self.extra.config is not None:
+            token_specs.append(tf.TensorSpec((None, len(config.lookback_bars)), tf.int32))
         signature = token_specs + [tf.TensorSpec((None, u), tf.float32) for u in self.units]
 
         @tf.function(input_signature=signature, reduce_retracing=True)
@@ -233,30 +285,14 @@ class _CompiledStep:
     def initial_states(self, batch: int) -> list[Any]:
         """Zero states for ``batch`` sequences."""
         states = [np.zeros((batch, units), dtype=np.float32) for units in self.units]
-        return states + _lead_zero_states(self.lead, batch)
+        return states + self.extra.initial_states(batch)
 
     def __call__(self, tokens: np.ndarray, states: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:
         tokens = np.asarray(tokens, dtype=np.int32).reshape(-1, 1)
-        lead_states: list[Any] = []
-        inputs = [tokens]
-        if self.lead is not None:
-            lead_states = list(_advance_lead(self.lead, tokens, states))
-            inputs.append(lead_states[1].reshape(-1, 1))
-            states = states[:-2]
-        outputs = self._run(*inputs, *states)
-        return np.asarray(outputs[0], dtype=np.float64), list(outputs[1:]) + lead_states
-
-
-def _lead_zero_states(tables: Any, batch: int) -> list[np.ndarray]:
-    """The lead input's start states (no track, no pitch) for ``batch`` rows; none without the lead input."""
-    return [] if tables is None else [np.zeros(batch, np.int32), np.zeros(batch, np.int32)]
-
-
-def _advance_lead(tables: Any, tokens: np.ndarray, states: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """The lead-input states (track, lead pitch) after ``tokens``, from the last two of ``states``."""
-    from musiclib.lm.lstm import lead_pitch_step
-
-    return lead_pitch_step(tables, tokens, np.asarray(states[-2]), np.asarray(states[-1]))
+        network = list(states[: len(self.units)])
+        inputs, extra_states = self.extra.advance(tokens, states[len(self.units):])
+        outputs = self._run(tokens, *inputs, *network)
+        return np.asarray(outputs[0], dtype=np.float64), list(outputs[1:]) + extra_states
 
 
 class _NumpyStep:
@@ -271,13 +307,16 @@ class _NumpyStep:
     """
 
     def __init__(self, model: Any, config: Any) -> None:
-        from musiclib.lm.lstm import _lstm_layers, lead_tables
+        from musiclib.lm.lstm import _lstm_layers
 
         self.units = [units for units in config.lstm_units for _ in range(2)]
         self.embedding = np.asarray(model.get_layer("embedding").get_weights()[0], dtype=np.float32)
-        self.lead = lead_tables(config) if getattr(config, "lead_input", False) else None
-        if self.lead is not None:
-            self.lead_embedding = np.asarray(model.get_layer("lead_embedding").get_weights()[0], dtype=np.float32)
+        self.extra = _TokenInputs(config)
+        self.lead_embedding = _weights(model, "lead_embedding") if self.extra.lead is not None else None
+        self.lookback_embedding = None
+        if self.extra.config is not None:
+            table = model.get_layer("lookback").embedding.get_weights()[0]
+            self.lookback_embedding = np.asarray(table, dtype=np.float32)
         self.cells = []
         for layer in _lstm_layers(model, len(config.lstm_units)):
             kernel, recurrent, bias = (np.asarray(w, dtype=np.float32) for w in layer.cell.get_weights())
@@ -300,18 +339,18 @@ class _NumpyStep:
                    and layer.cell.recurrent_activation is keras.activations.sigmoid
                    and layer.cell.use_bias and len(layer.cell.get_weights()) == 3 for layer in layers)
 
-    def initial_states(self, batch: int) -> list[np.ndarray]:
-        """Zero states for ``batch`` sequences (and the lead input's track and pitch, see :class:`_CompiledStep`)."""
+    def initial_states(self, batch: int) -> list[Any]:
+        """Zero states for ``batch`` sequences (and the lead and lookback inputs', see :class:`_CompiledStep`)."""
         states = [np.zeros((batch, units), dtype=np.float32) for units in self.units]
-        return states + _lead_zero_states(self.lead, batch)
+        return states + self.extra.initial_states(batch)
 
-    def __call__(self, tokens: np.ndarray, states: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def __call__(self, tokens: np.ndarray, states: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:
         x = self.embedding[np.asarray(tokens, dtype=np.intp).reshape(-1)]
-        lead_states: list[np.ndarray] = []
-        if self.lead is not None:
-            lead_states = list(_advance_lead(self.lead, tokens, states))
-            x = x + self.lead_embedding[lead_states[1]]
-            states = states[:-2]
+        inputs, extra_states = self.extra.advance(tokens, states[len(self.units):])
+        if self.lead_embedding is not None:
+            x = x + self.lead_embedding[inputs.pop(0)[:, 0]]
+        if self.lookback_embedding is not None:
+            x = x + self.lookback_embedding[inputs.pop(0)].sum(axis=1)
         new_states = []
         for index, (kernel, recurrent, bias, units) in enumerate(self.cells):
             h, c = states[2 * index], states[2 * index + 1]
@@ -322,7 +361,11 @@ class _NumpyStep:
             new_states += [h, c]
             x = h
         kernel, bias = self.dense
-        return (x @ kernel + bias).astype(np.float64), new_states + lead_states
+        return (x @ kernel + bias).astype(np.float64), new_states + extra_states
+
+
+def _weights(model: Any, layer_name: str) -> np.ndarray:
+    return np.asarray(model.get_layer(layer_name).get_weights()[0], dtype=np.float32)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
