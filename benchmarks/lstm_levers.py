@@ -66,6 +66,7 @@ LEVERS: dict[str, dict] = {
     "lead pitch input": {"lead_input": True},
     "lookback 1, 2, 4, 8 bars": {"lookback_bars": (1, 2, 4, 8)},
     "lookback, windows of 256": {"lookback_bars": (1, 2, 4, 8), "sequence_length": 256},
+    "lookback, 8 epochs": {"lookback_bars": (1, 2, 4, 8), "epochs": 8},
 }
 """Lever name -> changes against ``default``: ``transpose`` (a :class:`musiclib.prepare.PrepareConfig`
 mode), ``train_stride`` (window spacing), ``lead_input`` (the melody's last pitch as a second
