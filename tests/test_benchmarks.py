@@ -264,6 +264,7 @@ def test_gan_recipe_table_marks_features_above_the_markov_chain(gan_recipe):
 def test_lstm_levers_change_one_thing_each_and_the_table_lists_every_row():
     levers = _benchmark_script("lstm_levers.py")
     from musiclib.encoding import get_encoding
+    from musiclib.experiments import _bar_token_override
     from musiclib.lm.lstm import lead_context_ids
     from musiclib.prepare import TRANSPOSE_MODES, PrepareConfig
 
@@ -276,6 +277,7 @@ def test_lstm_levers_change_one_thing_each_and_the_table_lists_every_row():
         changes.pop("train_stride", None)
         if changes.pop("lead_input", False):  # what train_lstm_experiment makes of it
             changes.update(lead_context_ids(vocab))
+        changes.update(_bar_token_override("lstm", "default", vocab, changes))  # the lookback's Bar id
         configs.add((transpose, config_for("default", len(vocab), **{"epochs": levers.BASE_EPOCHS, **changes})))
         assert name == "default" or levers.LEVERS[name], "every lever but the default row changes something"
     assert len(configs) == len(levers.LEVERS)  # no two levers train the same thing
