@@ -23,7 +23,7 @@ sums them over the distances: a bag of candidate next tokens, each marked as com
 a bar the tune is repeating or not (one table keeps the input at ``2 * vocab_size``
 vectors, which matters for the size of reference bundles).
 Every position depends only on tokens up to itself, so the input keeps the model causal.
-It is computed from the tokens inside the graph (a sort and two associative scans, no
+It is computed from the tokens inside the graph (sorts, cumulative sums and gathers, no
 recurrence), so the model still takes only tokens and runs on any Keras backend;
 :class:`LookbackHistory` computes the same ids one token at a time for generation.
 """
@@ -38,7 +38,8 @@ from musiclib import _tf
 
 keras = _tf.keras()
 
-__all__ = ["LookbackTokens", "LookbackEmbedding", "LookbackHistory", "lookback_context", "check_lookback"]
+__all__ = ["LookbackTokens", "LookbackEmbedding", "LookbackHistory", "lookback_context", "check_lookback",
+           "last_marked_position"]
 
 _BOS_ID = 1  # musiclib.encoding.vocab: PAD 0, BOS 1, EOS 2 in every vocabulary
 
@@ -75,6 +76,23 @@ def lookback_context(vocab: Any, distances: Sequence[int] = (1, 2, 4, 8)) -> dic
     return {"lookback_bars": tuple(int(d) for d in distances), "bar_token_id": int(vocab.id(BAR_TOKEN))}
 
 
+def last_marked_position(marks: Any) -> Any:
+    """The last position up to each position of ``[batch, time]`` booleans where ``marks`` holds (-1 before the first).
+
+    Counts the marks so far and reads the position of the last one from the sorted mark
+    positions: a cumulative sum, a sort and a gather, which keep their speed when the
+    sequence length is only known at run time (an associative scan built for a dynamic
+    length took TensorFlow over a minute to trace).
+    """
+    ops = keras.ops
+    length = ops.shape(marks)[1]
+    positions = ops.broadcast_to(ops.arange(length, dtype="int32")[None, :], ops.shape(marks))
+    ordered = ops.sort(ops.where(marks, positions, length), axis=1)
+    count = ops.cumsum(ops.cast(marks, "int32"), axis=1)
+    last = ops.take_along_axis(ordered, ops.maximum(count - 1, 0), axis=1)
+    return ops.where(count > 0, last, -1)
+
+
 @keras.saving.register_keras_serializable(package="musiclib")
 class LookbackTokens(keras.layers.Layer):
     """For each position and lookback distance, the next token at the same place of an earlier bar.
@@ -106,14 +124,6 @@ class LookbackTokens(keras.layers.Layer):
         self.bar_token_id = bar_token_id
         self.distances = [int(d) for d in distances]
 
-    @staticmethod
-    def _last_marked_position(marks: Any) -> Any:
-        """The last position up to each position where ``marks`` holds (-1 before the first)."""
-        ops = keras.ops
-        positions = ops.broadcast_to(ops.arange(ops.shape(marks)[1], dtype="int32")[None, :], ops.shape(marks))
-        last = ops.associative_scan(ops.maximum, ops.where(marks, positions, -1), axis=1)
-        return ops.reshape(last, ops.shape(marks))  # graph mode loses the scan's static shape
-
     def call(self, tokens: Any) -> Any:
         ops = keras.ops
         tokens = ops.cast(tokens, "int32")
@@ -126,7 +136,7 @@ class LookbackTokens(keras.layers.Layer):
         bar = ops.cumsum(ops.cast(is_bar, "int32"), axis=1) - 1  # index of the current bar in `starts`
         start = ops.take_along_axis(starts, ops.maximum(bar, 0), axis=1)
         offset = positions - start
-        last_bos = self._last_marked_position(ops.equal(tokens, _BOS_ID))
+        last_bos = last_marked_position(ops.equal(tokens, _BOS_ID))
         outputs = []
         for distance in self.distances:
             earlier = bar - distance
@@ -137,8 +147,11 @@ class LookbackTokens(keras.layers.Layer):
             same = ops.logical_and(known, here < earlier_end)
             same = ops.logical_and(same, ops.equal(
                 ops.take_along_axis(tokens, ops.clip(here, 0, length - 1), axis=1), tokens))
-            mismatch = self._last_marked_position(ops.logical_not(same))
-            matching = ops.cast(mismatch < start, "int32")
+            # matching: no mismatch from the bar's start to here (counts of mismatches so far)
+            mismatches = ops.cumsum(ops.cast(ops.logical_not(same), "int32"), axis=1)
+            before = ops.take_along_axis(mismatches, ops.maximum(start - 1, 0), axis=1)
+            before = ops.where(start > 0, before, 0)
+            matching = ops.cast(ops.equal(mismatches, before), "int32")
             after = here + 1
             has_next = ops.logical_and(known, after <= earlier_end)
             following = ops.take_along_axis(tokens, ops.clip(after, 0, length - 1), axis=1)

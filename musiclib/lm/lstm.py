@@ -394,8 +394,9 @@ class LeadPitch(keras.layers.Layer):
     Output ``[batch, time]`` int32: ``k`` (1-based, the ``k``-th id of ``pitch_ids``) for
     the lead's last pitch up to and including the position, ``0`` before the window's first
     lead note and after a ``BOS``. A pitch token is the lead's when the last ``Track_i``
-    token before it is the first of ``track_ids``. Computed with two associative scans
-    (last marked index so far), so it costs no recurrence and runs on any Keras backend;
+    token before it is the first of ``track_ids``. Computed with two "last marked index so
+    far" passes (:func:`musiclib.lm.lookback.last_marked_position`), so it costs no
+    recurrence and runs on any Keras backend;
     :func:`lead_pitch_step` is the same function one token at a time.
 
     Parameters
@@ -420,10 +421,10 @@ class LeadPitch(keras.layers.Layer):
     @staticmethod
     def _last_marked(marks: Any, values: Any) -> Any:
         """``values`` at the last marked position up to each position (0 before the first mark)."""
+        from musiclib.lm.lookback import last_marked_position
+
         ops = keras.ops
-        positions = ops.broadcast_to(ops.arange(ops.shape(marks)[1], dtype="int32")[None, :], ops.shape(marks))
-        last = ops.associative_scan(ops.maximum, ops.where(marks, positions, -1), axis=1)
-        last = ops.reshape(last, ops.shape(marks))  # graph mode loses the scan's static shape
+        last = last_marked_position(marks)
         picked = ops.take_along_axis(values, ops.maximum(last, 0), axis=1)
         return ops.where(last >= 0, picked, ops.zeros_like(picked))
 
