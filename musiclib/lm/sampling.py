@@ -217,12 +217,7 @@ class _TokenInputs:
         from musiclib.lm.lstm import lead_tables
 
         self.lead = lead_tables(config) if getattr(config, "lead_input", False) else None
-        self.config = config if getattr(config, "lookback_input", False) else None
-
-    @property
-    def n_states(self) -> int:
-        """How many states these inputs keep."""
-        return 2 * (self.lead is not None) + (self.config is not None)
+        self.lookback = config if getattr(config, "lookback_input", False) else None  # its config, when on
 
     def initial_states(self, batch: int) -> list[Any]:
         """Start states: no track, no lead pitch, an empty history."""
@@ -231,9 +226,9 @@ class _TokenInputs:
         states: list[Any] = []
         if self.lead is not None:
             states += [np.zeros(batch, np.int32), np.zeros(batch, np.int32)]
-        if self.config is not None:
-            states.append(LookbackHistory(self.config.vocab_size, self.config.bar_token_id,
-                                          self.config.lookback_bars, batch))
+        if self.lookback is not None:
+            states.append(LookbackHistory(self.lookback.vocab_size, self.lookback.bar_token_id,
+                                          self.lookback.lookback_bars, batch))
         return states
 
     def advance(self, tokens: np.ndarray, states: Sequence[Any]) -> tuple[list[np.ndarray], list[Any]]:
@@ -247,7 +242,7 @@ class _TokenInputs:
             track, lead = lead_pitch_step(self.lead, tokens, np.asarray(states[0]), np.asarray(states[1]))
             inputs.append(lead.reshape(-1, 1))
             new_states += [track, lead]
-        if self.config is not None:
+        if self.lookback is not None:
             history = states[-1]
             inputs.append(history.advance(tokens).astype(np.int32))
             new_states.append(history)
@@ -272,7 +267,7 @@ class _CompiledStep:
         token_specs = [tf.TensorSpec((None, 1), tf.int32)]
         if self.extra.lead is not None:
             token_specs.append(tf.TensorSpec((None, 1), tf.int32))
-        if self.extra.config is not None:
+        if self.extra.lookback is not None:
             token_specs.append(tf.TensorSpec((None, len(config.lookback_bars)), tf.int32))
         signature = token_specs + [tf.TensorSpec((None, u), tf.float32) for u in self.units]
 
@@ -314,7 +309,7 @@ class _NumpyStep:
         self.extra = _TokenInputs(config)
         self.lead_embedding = _weights(model, "lead_embedding") if self.extra.lead is not None else None
         self.lookback_embedding = None
-        if self.extra.config is not None:
+        if self.extra.lookback is not None:
             table = model.get_layer("lookback").embedding.get_weights()[0]
             self.lookback_embedding = np.asarray(table, dtype=np.float32)
         self.cells = []
