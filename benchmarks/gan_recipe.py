@@ -42,6 +42,9 @@ _NOTES = {"critic_intervals": True, "melody_steps": 2, "accompaniment_steps": 4}
 _LONG_PHRASES = {"n_bars": 16, "hop_bars": 4, "temporal_network": "gru", "critic_filters": (128, 128, 128, 128),
                  "batch_size": 32}
 
+# about twice the phrases of 4/4 alone, so 24 epochs take about the training steps of 40 of them
+_CONDITIONS = {"meters": ((4, 4), (6, 8), (3, 4), (2, 4)), "opening_condition": True}
+
 LADDER: list[tuple[str, str, str, dict]] = [
     # (step, label, preset, GANConfig overrides)
     ("paper", "paper (the seed's dense GAN)", "paper", {}),
@@ -56,6 +59,8 @@ LADDER: list[tuple[str, str, str, dict]] = [
      {**_ROLL, **_REPRESENTATION, **_NOTES, **_LONG_PHRASES, "epochs": 40}),
     ("ema", "+ EMA of the generator's weights", "default",
      {**_ROLL, **_REPRESENTATION, **_NOTES, **_LONG_PHRASES, "epochs": 40, "ema_decay": 0.99}),
+    ("meters", "16-bar phrases + every meter (4/4, 6/8, 3/4, 2/4) and the tune's opening as conditions", "default",
+     {**_ROLL, **_REPRESENTATION, **_NOTES, **_LONG_PHRASES, **_CONDITIONS, "epochs": 24}),
 ]
 """The recipe's steps, each with what it changes."""
 

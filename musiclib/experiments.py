@@ -301,7 +301,8 @@ def train_gan_experiment(
     Parameters
     ----------
     train_tunes
-        The training split's tunes (phrases of other meters than the preset's are skipped).
+        The training split's tunes (phrases of other meters than the config's ``meters`` are skipped;
+        a config of several meters without ``meter_shares`` gets the tunes' shares).
     out_dir
         Run folder.
     dataset
@@ -342,27 +343,37 @@ def train_gan_experiment(
         fields["epochs"] = epochs
     config = config_for(preset, **fields)
     encoding = PianoRollEncoding()
-    phrases = gan_training.phrases_from_tunes(list(train_tunes), encoding, n_bars=config.n_bars,
-                                              hop_bars=config.hop_bars, onsets=config.onsets)
+    train_tunes = list(train_tunes)
+    conditions = None
+    if config.n_conditions or len(config.meters) > 1:
+        if len(config.meters) > 1 and not config.meter_shares:
+            config = config.replace(meter_shares=gan_training.tune_meter_shares(train_tunes, config, encoding))
+        phrases, conditions, _ = gan_training.conditioned_phrases(train_tunes, config, encoding)
+        conditions = conditions if config.n_conditions else None
+    else:
+        phrases = gan_training.phrases_from_tunes(train_tunes, encoding, n_bars=config.n_bars,
+                                                  hop_bars=config.hop_bars, meter=config.meters[0],
+                                                  onsets=config.onsets)
     if max_phrases is not None and len(phrases) > max_phrases:
         keep = np.sort(np.random.default_rng(seed).choice(len(phrases), max_phrases, replace=False))
         phrases = phrases[keep]
+        conditions = None if conditions is None else conditions[keep]
     needed = config.critic_steps * config.batch_size
     if len(phrases) < needed:
         raise ValueError(f"{len(phrases)} training phrases of {config.n_bars} bars; preset {preset!r} needs at "
                          f"least {needed} (critic_steps x batch_size): use a larger corpus")
     out_dir = Path(out_dir)
     started = time.perf_counter()
-    result = gan_training.train(config, phrases, out_dir=out_dir / "run", verbose=verbose,
-                                    lowest_pitch=encoding.lowest_pitch)
+    result = gan_training.train(config, phrases, out_dir=out_dir / "run", conditions=conditions, verbose=verbose,
+                                lowest_pitch=encoding.lowest_pitch)
     train_seconds = time.perf_counter() - started
     rng = np.random.default_rng(seed)
     real = phrases[rng.choice(len(phrases), min(n_eval, len(phrases)), replace=False)][..., : config.n_tracks]
     fake = gan_bundle.binarize(result.gan.generate(n_eval, seed=seed + 1), config=config)[..., : config.n_tracks]
     table = gan_metrics.metrics_table(real, fake, lowest_pitch=encoding.lowest_pitch)
-    info = {**(data_info or {}), "dataset": dataset, "data_hash": gan_training.phrases_fingerprint(phrases),
-            "phrases": int(len(phrases))}
+    info = {**(data_info or {}), "dataset": dataset,
+            "data_hash": gan_training.phrases_fingerprint(phrases, conditions), "phrases": int(len(phrases))}
     bundle_path = gan_bundle.save_bundle(out_dir / "bundle", gan=result.gan, encoding=encoding,
-                                               data_info=info, metrics=table, history=result.history,
-                                               split_path=split_path)
+                                         data_info=info, metrics=table, history=result.history,
+                                         meter=config.meters[0], split_path=split_path)
     return GANResult(result.gan, config, result.history, table, Path(bundle_path), int(len(phrases)), train_seconds)

@@ -591,3 +591,140 @@ def test_grouped_steps_share_one_decision_and_onsets_keep_every_step():
     beats = by_step[..., 1].reshape(4, -1, 4, 84)
     np.testing.assert_allclose(beats, np.repeat(beats[:, :, :1], 4, axis=2), atol=1e-6)  # beats
     assert not np.allclose(by_step[:, 0::2, :, 2], by_step[:, 1::2, :, 2])  # onsets: every sixteenth
+
+
+# ----------------------------------------------------------------------------- conditions: meters and openings
+
+METERS = config_for("tiny", epochs=2, meters=((4, 4), (6, 8)), opening_condition=True)
+
+
+def _scale_tune(meter: tuple[int, int], n_bars: int, *, pickup: bool = False):
+    """A two-track tune of ``n_bars`` bars in ``meter``: an eighth-note melody and a chord per bar.
+
+    With ``pickup`` the first bar holds only its last beat (the melody starts late).
+    """
+    from musiclib.tune import TimeSignature, Track, Tune, make_notes
+
+    bar = meter[0] * 4.0 / meter[1]
+    starts = np.arange(0, n_bars * bar, 0.5)
+    if pickup:
+        starts = starts[starts >= bar - 1.0]
+    melody = make_notes(starts, np.full(len(starts), 0.5), 60 + (np.arange(len(starts)) % 7))
+    chord_starts = np.repeat(np.arange(n_bars) * bar, 3)
+    chords = make_notes(chord_starts, np.full(len(chord_starts), bar), np.tile([48, 52, 55], n_bars))
+    return Tune(tracks=(Track(melody, name="melody"), Track(chords, name="chords")),
+                time_signatures=(TimeSignature(0.0, *meter),))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"meters": ()}, "meters"),
+        ({"meters": ((4, 4), (4, 4))}, "twice"),
+        ({"meters": ((4, 0),)}, "meters"),
+        ({"meters": ((4, 4), (3, 4)), "meter_shares": (1.0,)}, "meter_shares"),
+        ({"meters": ((4, 4), (3, 4)), "meter_shares": (-1.0, 2.0)}, "meter_shares"),
+        ({"meters": ((4, 4), (3, 8)), "melody_steps": 4, "accompaniment_steps": 4}, "6 steps of a 3/8 bar"),
+        ({"meters": ((4, 4), (5, 12))}, "whole number of steps"),
+        ({"opening_condition": 1}, "opening_condition"),
+    ],
+)
+def test_condition_options_are_validated(changes, message):
+    with pytest.raises(ValueError, match=message):
+        config_for("tiny", **changes)
+
+
+def test_a_conditional_config_round_trips_and_counts_its_conditions():
+    assert METERS.meter_steps == (16, 12) and METERS.n_conditions == 3
+    assert config_for("tiny", opening_condition=True).n_conditions == 1 and TINY.n_conditions == 0
+    data = json.loads(json.dumps(METERS.replace(meter_shares=(3, 1)).to_dict()))
+    again = GANConfig.from_dict(data)
+    assert again == METERS.replace(meter_shares=(0.75 * 4, 0.25 * 4))
+    assert again.meters == ((4, 4), (6, 8)) and again.to_dict() == data
+
+
+def test_phrases_of_every_meter_are_padded_and_openings_marked():
+    jig, reel = _scale_tune((6, 8), 6, pickup=True), _scale_tune((4, 4), 5)
+    phrases, conditions, meter_index = gt.conditioned_phrases([jig, reel], METERS)
+    encoding = PianoRollEncoding()
+    jig_bars = encoding.bars(jig, bars_per_sample=4, meter=(6, 8))
+    reel_bars = encoding.bars(reel, bars_per_sample=4)
+    assert meter_index.tolist() == [1, 1, 1, 0, 0]  # 6 - 4 + 1 jig phrases, then 2 reel phrases
+    np.testing.assert_array_equal(phrases[:3, :, :12], jig_bars)
+    assert not phrases[:3, :, 12:].any()  # past a 6/8 bar: silence
+    np.testing.assert_array_equal(phrases[3:], reel_bars)
+    np.testing.assert_array_equal(conditions, [[0, 1, 1], [0, 1, 0], [0, 1, 0], [1, 0, 1], [1, 0, 0]])
+    assert not phrases[0, 0, :8, :, 0].any() and phrases[0, 0, 8:12, :, 0].any()  # the melody's pick-up
+    _, starts = encoding.bars(jig, bars_per_sample=4, meter=(6, 8), with_starts=True)
+    assert starts.tolist() == [0, 1, 2]
+    assert gt.tune_meter_shares([jig, reel, _scale_tune((3, 4), 4)], METERS) == (0.5, 0.5)
+
+
+def test_a_conditional_gan_trains_masks_short_bars_and_needs_its_conditions(tmp_path):
+    gan = MusicGAN.from_config_object(METERS)
+    assert [tuple(t.shape) for t in gan.generator.inputs][-1] == (None, 3)
+    assert [tuple(t.shape) for t in gan.critic.inputs][-1] == (None, 3)
+    jig_conditions = gt.conditions_for(METERS, [1, 1], [True, False])
+    jig = gan.generate(2, seed=1, conditions=jig_conditions)
+    assert not jig[:, :, 12:].any() and jig[:, :, :12].any()
+    reel = gan.generate(2, seed=1, conditions=gt.conditions_for(METERS, [0, 0], [True, False]))
+    assert reel[:, :, 12:].any()
+    with pytest.raises(ValueError, match="shape"):
+        gan.generate(2, seed=1, conditions=jig_conditions[:, :2])
+    with pytest.raises(ValueError, match="unconditional"):
+        MusicGAN.from_config_object(TINY).generate(2, seed=1, conditions=jig_conditions)
+    # a fake phrase is cut to its meter's bar before the critic sees it
+    full = keras.ops.ones((2, *METERS.phrase_shape))
+    seen = keras.ops.convert_to_numpy(gan._as_critic_input(full, keras.ops.convert_to_tensor(jig_conditions)))
+    assert seen[:, :, :12].all() and not seen[:, :, 12:].any()
+    phrases, conditions, _ = gt.conditioned_phrases([_scale_tune((6, 8), 12), _scale_tune((4, 4), 12)] * 4,
+                                                    METERS.replace(hop_bars=1))
+    gan.compile()
+    n = METERS.phrases_per_step
+    logs = gan.train_step((keras.ops.convert_to_tensor(phrases[:n].astype("float32")),
+                           keras.ops.convert_to_tensor(conditions[:n])))
+    assert all(np.isfinite(float(keras.ops.convert_to_numpy(v))) for v in logs.values())
+    with pytest.raises(ValueError, match="conditional"):
+        gt.train(METERS, phrases, out_dir=tmp_path / "no-conditions", verbose=0)
+    with pytest.raises(ValueError, match="shape"):
+        gt.train(METERS, phrases, conditions=conditions[:, :2], out_dir=tmp_path / "bad", verbose=0)
+
+
+@pytest.fixture(scope="module")
+def meters_run(tmp_path_factory):
+    tunes = [_scale_tune((6, 8), 12, pickup=True), _scale_tune((4, 4), 12), _scale_tune((3, 4), 12)] * 4
+    config = METERS.replace(hop_bars=1, meter_shares=(0.25, 0.75))
+    phrases, conditions, _ = gt.conditioned_phrases(tunes, config)
+    out = tmp_path_factory.mktemp("gan_meters_run")
+    return config, phrases, conditions, gt.train(config, phrases, conditions=conditions, out_dir=out, verbose=0)
+
+
+def test_a_conditional_run_resumes_exactly(meters_run, tmp_path):
+    config, phrases, conditions, whole = meters_run
+    with pytest.raises(_Interrupt):
+        gt.train(config, phrases, conditions=conditions, out_dir=tmp_path, verbose=0, callbacks=[_StopAtEpoch(1)])
+    resumed = gt.train(config, phrases, conditions=conditions, out_dir=tmp_path, verbose=0)
+    assert resumed.history["session"] == [0, 1]
+    for a, b in zip(resumed.gan.generator.get_weights(), whole.gan.generator.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_conditional_bundle_writes_pieces_in_the_drawn_meters(meters_run, tmp_path):
+    config, _, _, result = meters_run
+    path = gt.save_bundle(tmp_path / "bundle", gan=result.gan, encoding=PianoRollEncoding(),
+                          data_info={"dataset": "toy", "data_hash": "x"})
+    bundle = gt.load_bundle(path)
+    assert bundle.config == config
+    tunes = gt.generate_tunes(bundle, n=40, seed=2, phrases_per_piece=2)
+    conditions, meter_index = gt.piece_conditions(config, 40, phrases_per_piece=2, seed=2)
+    assert 0.5 < np.mean(meter_index == 1) < 0.95  # drawn by the shares (0.25, 0.75): mostly 6/8
+    np.testing.assert_array_equal(conditions[::2, -1], 1)  # each piece's first phrase opens it
+    np.testing.assert_array_equal(conditions[1::2, -1], 0)
+    for tune, m in zip(tunes, meter_index):
+        signature = tune.time_signatures[0]
+        assert (signature.numerator, signature.denominator) == config.meters[m]
+        bar = config.meter_steps[m] / 4
+        assert tune.end <= 8 * bar + 1e-9  # two 4-bar phrases of that meter, nothing past the bars
+    with pytest.raises(gt.GANBundleError, match="not one of the GANConfig's meters"):
+        gt.save_bundle(tmp_path / "other", gan=result.gan, encoding=PianoRollEncoding(), meter=(2, 2),
+                       data_info={"dataset": "toy", "data_hash": "x"})

@@ -230,7 +230,8 @@ class PianoRollEncoding(ConfigMixin):
         hop_bars: int = 1,
         meter: tuple[int, int] = (4, 4),
         onsets: bool = False,
-    ) -> np.ndarray:
+        with_starts: bool = False,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Phrases of consecutive whole bars in ``meter``, cut on the tune's bar lines.
 
         Bars are laid from 0 by the tune's meter map (a meter change inside a bar
@@ -240,17 +241,24 @@ class PianoRollEncoding(ConfigMixin):
 
         Returns
         -------
-        numpy.ndarray
+        numpy.ndarray or tuple
             ``bool``, shape ``(n_samples, bars_per_sample, steps_per_bar, n_pitches,
             n_tracks)`` (``2 * n_tracks`` channels with ``onsets``); ``n_samples`` is 0
-            when no phrase fits.
+            when no phrase fits. With ``with_starts``, also each phrase's first bar as
+            an ``int64`` index into the tune's bars (0: the phrase opens the tune).
         """
         owner = type(self).__name__ + ".bars"
         check_int(owner, "bars_per_sample", bars_per_sample, minimum=1)
         check_int(owner, "hop_bars", hop_bars, minimum=1)
+        phrases, first_bars = self._phrases_and_first_bars(tune, bars_per_sample, hop_bars, meter, onsets)
+        return (phrases, first_bars) if with_starts else phrases
+
+    def _phrases_and_first_bars(self, tune: Tune, bars_per_sample: int, hop_bars: int, meter: tuple[int, int],
+                                onsets: bool) -> tuple[np.ndarray, np.ndarray]:
         bar_steps = self.steps_per_bar(meter)
         channels = self.n_tracks * (2 if onsets else 1)
         empty = np.zeros((0, bars_per_sample, bar_steps, self.n_pitches, channels), dtype=bool)
+        none = np.zeros(0, dtype=np.int64)
         signatures = signatures_or_default(tune)
         starts, which = bar_lines(
             [s.time for s in signatures], [s.bar_length for s in signatures], tune.end
@@ -258,7 +266,7 @@ class PianoRollEncoding(ConfigMixin):
         matches = np.asarray([(s.numerator, s.denominator) == tuple(meter) for s in signatures], dtype=bool)
         selected = np.flatnonzero(matches[which]) if len(which) else np.zeros(0, dtype=np.int64)
         if len(selected) < bars_per_sample:
-            return empty
+            return empty, none
         # runs of consecutive bar indices; phrases start every hop_bars inside a run
         breaks = np.flatnonzero(np.diff(selected) != 1) + 1
         run_starts = np.concatenate([[0], breaks])
@@ -269,8 +277,8 @@ class PianoRollEncoding(ConfigMixin):
         ]
         first = np.concatenate(firsts) if firsts else np.zeros(0, dtype=np.int64)
         if not len(first):
-            return empty
+            return empty, none
         bar_start = to_steps(starts[selected], self.steps_per_quarter)
         roll = self.encode(tune, n_steps=int(bar_start.max()) + bar_steps, onsets=onsets)
         per_bar = roll[bar_start[:, None] + np.arange(bar_steps)]  # (bars, steps, pitches, tracks)
-        return per_bar[first[:, None] + np.arange(bars_per_sample)]
+        return per_bar[first[:, None] + np.arange(bars_per_sample)], selected[first].astype(np.int64)

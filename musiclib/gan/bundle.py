@@ -36,6 +36,7 @@ __all__ = [
     "load_bundle",
     "generate_midi",
     "generate_tunes",
+    "piece_conditions",
     "binarize",
     "HISTORY_FILE",
     "GENERATOR_FILE",
@@ -112,9 +113,9 @@ class GANBundle:
         # the saved generator already is the weight average: no second copy to keep
         return MusicGAN(self.generator, self.critic, self.config.replace(ema_decay=0.0))
 
-    def generate(self, n: int, *, seed: int) -> np.ndarray:
+    def generate(self, n: int, *, seed: int, conditions: np.ndarray | None = None) -> np.ndarray:
         """``n`` phrases of on-probabilities (see :meth:`MusicGAN.generate`)."""
-        return generate_phrases(self.generator, self.config, n, seed=seed)
+        return generate_phrases(self.generator, self.config, n, seed=seed, conditions=conditions)
 
 
 def _encoding_dict(encoding: Any) -> dict[str, Any]:
@@ -149,6 +150,12 @@ def _check_encoding(encoding: Any, config: GANConfig, meter: tuple[int, int], wh
             f"{where}: the encoding gives (steps_per_bar, n_pitches, n_tracks) = {expected} in "
             f"{meter[0]}/{meter[1]} but the GANConfig says {got}; they must match"
         )
+    if len(config.meters) > 1 and tuple(meter) not in config.meters:
+        raise GANBundleError(f"{where}: meter {meter!r} is not one of the GANConfig's meters {list(config.meters)}")
+    for other, other_steps in zip(config.meters, config.meter_steps):
+        if len(config.meters) > 1 and encoding.steps_per_bar(other) != other_steps:
+            raise GANBundleError(f"{where}: the encoding gives {encoding.steps_per_bar(other)} steps to a "
+                                 f"{other[0]}/{other[1]} bar but the GANConfig {other_steps}; they must match")
 
 
 def _shape(tensor: Any) -> tuple:
@@ -159,12 +166,14 @@ def _check_networks(generator: Any, critic: Any, config: GANConfig, where: str) 
     """Raise GANBundleError unless the networks' shapes are those ``config`` builds."""
     phrase = (None, *config.phrase_shape)
     want_inputs = [(None, config.latent_dim), (None, config.n_bars, config.bar_latent_dim)]
+    if config.n_conditions:
+        want_inputs.append((None, config.n_conditions))
     got_inputs = [_shape(t) for t in generator.inputs]
     if got_inputs != want_inputs:
         raise GANBundleError(
             f"{where}: the generator takes inputs {got_inputs} but the config "
-            f"(latent_dim={config.latent_dim}, "
-            f"n_bars={config.n_bars}, bar_latent_dim={config.bar_latent_dim}) needs {want_inputs}; "
+            f"(latent_dim={config.latent_dim}, n_bars={config.n_bars}, bar_latent_dim={config.bar_latent_dim}, "
+            f"n_conditions={config.n_conditions}) needs {want_inputs}; "
             "the config does not belong to these weights"
         )
     got_output = _shape(generator.outputs[0])
@@ -175,11 +184,12 @@ def _check_networks(generator: Any, critic: Any, config: GANConfig, where: str) 
         )
     if critic is None:
         return
-    got_critic_in, got_critic_out = _shape(critic.inputs[0]), _shape(critic.outputs[0])
-    if got_critic_in != phrase or got_critic_out != (None, 1):
+    got_critic_in, got_critic_out = [_shape(t) for t in critic.inputs], _shape(critic.outputs[0])
+    want_critic_in = [phrase, *([(None, config.n_conditions)] if config.n_conditions else [])]
+    if got_critic_in != want_critic_in or got_critic_out != (None, 1):
         raise GANBundleError(
             f"{where}: the critic maps {got_critic_in} -> {got_critic_out} but the config needs "
-            f"{phrase} -> (None, 1); the config does not belong to these weights"
+            f"{want_critic_in} -> (None, 1); the config does not belong to these weights"
         )
 
 
@@ -476,11 +486,39 @@ def generate_tunes(
         raise ValueError(f"phrases_per_piece must be a positive integer, got {phrases_per_piece!r}")
     if not isinstance(bundle, GANBundle):
         bundle = load_bundle(bundle)
-    probabilities = bundle.generate(n * phrases_per_piece, seed=seed)
-    rolls = binarize(probabilities, config=bundle.config, threshold=threshold, bernoulli=bernoulli, seed=seed)
+    config = bundle.config
+    conditions, meter_index = piece_conditions(config, n, phrases_per_piece=phrases_per_piece, seed=seed)
+    probabilities = bundle.generate(n * phrases_per_piece, seed=seed, conditions=conditions)
+    rolls = binarize(probabilities, config=config, threshold=threshold, bernoulli=bernoulli, seed=seed)
     rolls = rolls.reshape(n, phrases_per_piece * rolls.shape[1], *rolls.shape[2:])  # phrases one after another
     tempo = DEFAULT_QPM if qpm is None else qpm
-    return [bundle.encoding.decode(roll, qpm=tempo, time_signature=bundle.meter) for roll in rolls]
+    if len(config.meters) == 1:
+        return [bundle.encoding.decode(roll, qpm=tempo, time_signature=bundle.meter) for roll in rolls]
+    return [bundle.encoding.decode(roll[:, : config.meter_steps[m]], qpm=tempo, time_signature=config.meters[m])
+            for roll, m in zip(rolls, meter_index)]
+
+
+def piece_conditions(config: GANConfig, n: int, *, phrases_per_piece: int, seed: int
+                     ) -> tuple[np.ndarray | None, np.ndarray]:
+    """The conditions of ``n`` pieces of ``phrases_per_piece`` phrases (None: unconditional).
+
+    Every piece is in one meter, drawn by ``config.meter_shares`` (the same draw for a
+    given ``seed``); its first phrase is an opening and the others are not.
+
+    Returns
+    -------
+    tuple
+        ``(conditions, meter_index)``: ``(n * phrases_per_piece, n_conditions)`` in
+        piece order (or None), and each piece's index into ``config.meters``.
+    """
+    from musiclib.gan.model import conditions_for, sample_conditions
+
+    _, meter_index = sample_conditions(config, n, seed=seed)
+    if not config.n_conditions:
+        return None, meter_index
+    per_phrase = np.repeat(meter_index, phrases_per_piece)
+    opening = np.tile(np.arange(phrases_per_piece) == 0, n)
+    return conditions_for(config, per_phrase, opening), meter_index
 
 
 def is_gan_bundle(path: str | os.PathLike) -> bool:

@@ -83,6 +83,10 @@ __all__ = [
     "harden",
     "sample_latents",
     "generate_phrases",
+    "conditions_for",
+    "sample_conditions",
+    "meter_index_of",
+    "step_mask",
 ]
 
 ARCHITECTURES = ("conv", "dense")
@@ -124,6 +128,35 @@ def _positive_number(name: str, value: Any, *, allow_zero: bool = False) -> None
     if not ok or not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         kind = "a non-negative" if allow_zero else "a positive"
         raise ValueError(f"GANConfig.{name} must be {kind} finite number, got {value!r}")
+
+
+def _meters(value: Any) -> tuple[tuple[int, int], ...]:
+    """``GANConfig.meters`` as distinct ``(numerator, denominator)`` pairs of positive integers."""
+    def is_meter(item: Any) -> bool:
+        return (isinstance(item, (list, tuple)) and len(item) == 2
+                and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in item))
+
+    if not isinstance(value, (list, tuple)) or not value or not all(is_meter(item) for item in value):
+        raise ValueError(f"GANConfig.meters must be a non-empty list of (numerator, denominator) pairs of "
+                         f"positive integers such as ((4, 4), (6, 8)), got {value!r}")
+    meters = tuple((int(a), int(b)) for a, b in value)
+    if len(set(meters)) != len(meters):
+        raise ValueError(f"GANConfig.meters lists a meter twice: {meters!r}")
+    return meters
+
+
+def _meter_shares(value: Any, n_meters: int) -> tuple[float, ...]:
+    """``GANConfig.meter_shares``: empty, or one non-negative number per meter, not all zero."""
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"GANConfig.meter_shares must be a list of numbers, got {value!r}")
+    if not value:
+        return ()
+    numbers = all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                  and np.isfinite(v) and v >= 0 for v in value)
+    if len(value) != n_meters or not numbers or not sum(value) > 0:
+        raise ValueError(f"GANConfig.meter_shares must be empty or hold one non-negative number per meter "
+                         f"({n_meters}), not all zero, got {value!r}")
+    return tuple(float(v) for v in value)
 
 
 def _int_tuple(name: str, value: Any, length: int | None = None) -> tuple[int, ...]:
@@ -246,6 +279,22 @@ class GANConfig:
         Save a sample grid every this many epochs (metrics are logged every epoch).
     eval_samples
         Phrases generated at the end of every epoch to compute the metrics.
+    meters
+        The meters the GAN plays, ``(numerator, denominator)`` pairs. ``steps_per_bar``
+        is the longest one's bar; a shorter bar (12 steps of 6/8 or 3/4 in a 16-step
+        4/4 grid) fills its first steps and leaves the rest silent. With more than one
+        meter the generator and the critic take the meter as a condition (a one-hot
+        part of their ``conditions`` input) and generated steps past the bar's end are
+        cut to silence before the critic sees them, so one GAN plays the reels, jigs and
+        waltzes of a folk corpus instead of only its 4/4 tunes.
+    meter_shares
+        How often each meter is asked for when nothing else says (the training tunes'
+        shares; empty: all alike).
+    opening_condition
+        Add a condition that says whether a phrase opens its tune (its first bar is the
+        tune's first bar, pick-up included). Openings differ from the phrases that
+        follow them: they start with the pick-up's silent beats and set out the key;
+        generated pieces are openings (:func:`sample_conditions`).
     """
 
     n_bars: int = 4
@@ -283,6 +332,9 @@ class GANConfig:
     seed: int = 0
     sample_every: int = 1
     eval_samples: int = 256
+    meters: tuple[tuple[int, int], ...] = ((4, 4),)
+    meter_shares: tuple[float, ...] = ()
+    opening_condition: bool = False
 
     def __post_init__(self) -> None:
         for name in (
@@ -359,6 +411,17 @@ class GANConfig:
                 raise ValueError(f"GANConfig.{name} must be in [0, 1), got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise ValueError(f"GANConfig.seed must be a non-negative integer, got {self.seed!r}")
+        if not isinstance(self.opening_condition, bool):
+            raise ValueError(f"GANConfig.opening_condition must be True or False, got {self.opening_condition!r}")
+        object.__setattr__(self, "meters", _meters(self.meters))
+        object.__setattr__(self, "meter_shares", _meter_shares(self.meter_shares, len(self.meters)))
+        if self.architecture == "dense" and self.n_conditions:
+            raise ValueError("GANConfig.meters (more than one) and opening_condition need the conv architecture")
+        for meter, steps in zip(self.meters, self.meter_steps):
+            for name in ("melody_steps", "accompaniment_steps"):
+                if steps % getattr(self, name):
+                    raise ValueError(f"GANConfig.{name} ({getattr(self, name)}) must divide the {steps} steps of a "
+                                     f"{meter[0]}/{meter[1]} bar")
 
     # ------------------------------------------------------------------ plumbing
 
@@ -373,16 +436,35 @@ class GANConfig:
         return (self.n_bars, self.steps_per_bar, self.n_pitches, self.n_channels)
 
     @property
+    def meter_steps(self) -> tuple[int, ...]:
+        """Steps of a bar of each of :attr:`meters` (the longest bar has ``steps_per_bar``)."""
+        longest = max(numerator / denominator for numerator, denominator in self.meters)
+        steps = []
+        for numerator, denominator in self.meters:
+            exact = self.steps_per_bar * (numerator / denominator) / longest
+            if abs(exact - round(exact)) > 1e-9:
+                raise ValueError(f"GANConfig: a {numerator}/{denominator} bar is not a whole number of steps "
+                                 f"when the longest bar has {self.steps_per_bar} steps")
+            steps.append(int(round(exact)))
+        return tuple(steps)
+
+    @property
+    def n_conditions(self) -> int:
+        """Width of the networks' ``conditions`` input (0: unconditional): the meter's
+        one-hot part (with more than one meter), then the opening flag."""
+        return (len(self.meters) if len(self.meters) > 1 else 0) + int(self.opening_condition)
+
+    @property
     def phrases_per_step(self) -> int:
         """Real phrases one ``train_step`` consumes (``critic_steps * batch_size``)."""
         return self.critic_steps * self.batch_size
 
     def to_dict(self) -> dict[str, Any]:
-        """The config as a JSON-ready dict (tuples as lists)."""
+        """The config as a JSON-ready dict (tuples as lists, nested ones too)."""
         data = dataclasses.asdict(self)
         for key, value in data.items():
             if isinstance(value, tuple):
-                data[key] = list(value)
+                data[key] = [list(item) if isinstance(item, tuple) else item for item in value]
         return data
 
     @classmethod
@@ -518,7 +600,8 @@ def build_generator(config: GANConfig, *, name: str = "generator") -> keras.Mode
     -------
     keras.Model
         Inputs ``z_shared`` ``(batch, latent_dim)`` and ``z_bars``
-        ``(batch, n_bars, bar_latent_dim)``; output ``roll``
+        ``(batch, n_bars, bar_latent_dim)``, then ``conditions`` ``(batch,
+        n_conditions)`` when the config has any (joined to ``z_shared``); output ``roll``
         ``(batch, n_bars, steps_per_bar, n_pitches, n_channels)``: the probability
         that each cell sounds (a softmax share for a monophonic melody), then with
         ``onsets`` the probability that a sounding cell starts a note. Layers are
@@ -530,6 +613,11 @@ def build_generator(config: GANConfig, *, name: str = "generator") -> keras.Mode
     n_bars, steps, pitches, tracks = config.phrase_shape
     z = keras.Input(shape=(config.latent_dim,), name="z_shared")
     z_bars = keras.Input(shape=(n_bars, config.bar_latent_dim), name="z_bars")
+    inputs = [z, z_bars]
+    if config.n_conditions:
+        conditions = keras.Input(shape=(config.n_conditions,), name="conditions")
+        inputs.append(conditions)
+        z = keras.layers.Concatenate(name="conditioned_z")([z, conditions])
     if config.architecture == "dense":
         h = keras.layers.Concatenate(name="latent")([z, keras.layers.Flatten(name="flat_z_bars")(z_bars)])
         for index, units in enumerate(config.generator_filters):
@@ -541,7 +629,7 @@ def build_generator(config: GANConfig, *, name: str = "generator") -> keras.Mode
             bias_initializer=keras.initializers.Constant(config.output_bias), name="probabilities",
         )(h)
         roll = keras.layers.Reshape(config.phrase_shape, name="roll")(h)
-        return keras.Model([z, z_bars], roll, name=name)
+        return keras.Model(inputs, roll, name=name)
 
     f_coarse, f_time1, f_time2, f_pitch = config.generator_filters
     octaves = pitches // _PITCHES_PER_OCTAVE
@@ -579,7 +667,7 @@ def build_generator(config: GANConfig, *, name: str = "generator") -> keras.Mode
     h = keras.layers.LeakyReLU(_LEAKY_SLOPE, name="time_conv_act")(h)
     roll = _output_heads(config, h, seeds)  # (bars * steps, pitches, channels)
     roll = keras.layers.Reshape(config.phrase_shape, name="roll")(roll)
-    return keras.Model([z, z_bars], roll, name=name)
+    return keras.Model(inputs, roll, name=name)
 
 
 def _pitch_head(config: GANConfig, h, seeds: _Seeds, channels: int, name: str, activation: str | None):
@@ -653,7 +741,8 @@ def build_critic(config: GANConfig, *, name: str = "critic") -> keras.Model:
     -------
     keras.Model
         Input ``roll`` ``(batch, n_bars, steps_per_bar, n_pitches, n_tracks)`` (floats
-        in [0, 1]); output ``score`` ``(batch, 1)``: a Wasserstein critic score for
+        in [0, 1]), then ``conditions`` ``(batch, n_conditions)`` when the config has
+        any (joined to every bar's features); output ``score`` ``(batch, 1)``: a Wasserstein critic score for
         ``loss="wgan-gp"``, a logit for ``loss="gan"``. No batch normalisation.
     """
     _check_config(config)
@@ -661,6 +750,10 @@ def build_critic(config: GANConfig, *, name: str = "critic") -> keras.Model:
     n_bars, steps, pitches, tracks = config.phrase_shape
     time = n_bars * steps
     roll = keras.Input(shape=config.phrase_shape, name="roll")
+    inputs = roll
+    if config.n_conditions:
+        conditions = keras.Input(shape=(config.n_conditions,), name="conditions")
+        inputs = [roll, conditions]
     if config.architecture == "dense":
         h = keras.layers.Flatten(name="flat")(roll)
         for index, units in enumerate(config.critic_filters):
@@ -668,7 +761,7 @@ def build_critic(config: GANConfig, *, name: str = "critic") -> keras.Model:
             h = _norm(config, h, f"norm_{index}")
             h = keras.layers.LeakyReLU(_LEAKY_SLOPE, name=f"act_{index}")(h)
         score = keras.layers.Dense(1, kernel_initializer=seeds.glorot(), name="score")(h)
-        return keras.Model(roll, score, name=name)
+        return keras.Model(inputs, score, name=name)
 
     f_step, f_beat, f_bar = config.critic_filters[:3]
     octaves = pitches // _PITCHES_PER_OCTAVE
@@ -699,13 +792,16 @@ def build_critic(config: GANConfig, *, name: str = "critic") -> keras.Model:
     h = keras.layers.Reshape((time // beat, beat * f_step), name="beats")(h)
     h = dense(h, f_beat, "beat_conv")  # (beats, f_beat): kernel 4 steps
     h = keras.layers.Reshape((n_bars, (steps // beat) * f_beat), name="bars")(h)
+    if config.n_conditions:  # every bar is judged knowing its meter and whether it opens the tune
+        per_bar = keras.layers.RepeatVector(n_bars, name="conditions_per_bar")(conditions)
+        h = keras.layers.Concatenate(name="conditioned_bars")([h, per_bar])
     h = dense(h, f_bar, "bar_conv")  # (bars, f_bar): kernel 1 bar
     if len(config.critic_filters) == 4:
         h = keras.layers.Reshape((n_bars // _GROUP_BARS, _GROUP_BARS * f_bar), name="groups")(h)
         h = dense(h, config.critic_filters[3], "group_conv")  # (groups, f_group): kernel 4 bars
     h = keras.layers.Flatten(name="phrase")(h)
     score = keras.layers.Dense(1, kernel_initializer=seeds.glorot(), name="score")(h)
-    return keras.Model(roll, score, name=name)
+    return keras.Model(inputs, score, name=name)
 
 
 _INTERVAL_LAGS = (1, 2, 4, 8)  # steps back: a sixteenth, an eighth, a beat, two beats
@@ -796,7 +892,7 @@ class MusicGAN(keras.Model):
         self.g_optimizer.build(self.generator.trainable_variables)
 
     def call(self, inputs, training: bool = False):
-        """Run the generator on ``[z_shared, z_bars]``."""
+        """Run the generator on ``[z_shared, z_bars]`` (and ``conditions``, if any)."""
         return self.generator(inputs, training=training)
 
     @property
@@ -833,8 +929,12 @@ class MusicGAN(keras.Model):
         (see :func:`sample_latents`)."""
         return sample_latents(self.config, n, seed=seed)
 
-    def generate(self, n: int, *, seed: int, batch_size: int = 256) -> np.ndarray:
+    def generate(self, n: int, *, seed: int, batch_size: int = 256, conditions: np.ndarray | None = None
+                 ) -> np.ndarray:
         """``n`` phrases of on-probabilities, deterministic for a given ``seed``.
+
+        ``conditions`` (``(n, n_conditions)``, see :func:`conditions_for`) defaults to
+        :func:`sample_conditions`' openings in the config's meter shares.
 
         Returns
         -------
@@ -842,14 +942,25 @@ class MusicGAN(keras.Model):
             ``float32`` ``(n, *config.phrase_shape)`` in [0, 1]; :func:`harden` (or
             ``musiclib.gan.binarize(..., config=config)``) turns them into notes.
         """
-        return generate_phrases(self.sampler, self.config, n, seed=seed, batch_size=batch_size)
+        return generate_phrases(self.sampler, self.config, n, seed=seed, batch_size=batch_size,
+                                conditions=conditions)
 
     # ------------------------------------------------------------------ training
 
-    def _as_critic_input(self, fake):
+    def _generator_call(self, z, z_bars, conditions, training: bool):
+        inputs = [z, z_bars] if conditions is None else [z, z_bars, conditions]
+        return self.generator(inputs, training=training)
+
+    def _critic_call(self, roll, conditions, training: bool):
+        return self.critic(roll if conditions is None else [roll, conditions], training=training)
+
+    def _as_critic_input(self, fake, conditions=None):
         """What the critic sees of generated phrases: probabilities, or binarised with a
-        straight-through gradient (``straight_through``); onsets as ``onset * sounding``."""
+        straight-through gradient (``straight_through``); onsets as ``onset * sounding``;
+        steps past a shorter meter's bar silenced."""
         cfg = self.config
+        if conditions is not None and len(cfg.meters) > 1:
+            fake = fake * _step_mask_ops(cfg, conditions)
         tracks = cfg.n_tracks
         sounding = fake[..., :tracks] if cfg.onsets else fake
         if cfg.straight_through:
@@ -863,12 +974,12 @@ class MusicGAN(keras.Model):
             starts = starts + keras.ops.stop_gradient(hard - starts)
         return keras.ops.concatenate([sounding, starts * sounding], axis=-1)
 
-    def _critic_loss(self, real, fake, training: bool = True):
+    def _critic_loss(self, real, fake, conditions=None, training: bool = True):
         tf = _tf.tensorflow()  # GradientTape: TensorFlow backend only
 
         cfg = self.config
-        real_score = self.critic(real, training=training)
-        fake_score = self.critic(fake, training=training)
+        real_score = self._critic_call(real, conditions, training)
+        fake_score = self._critic_call(fake, conditions, training)
         mean_real, mean_fake = keras.ops.mean(real_score), keras.ops.mean(fake_score)
         if cfg.loss == "gan":
             bce = keras.losses.binary_crossentropy
@@ -881,7 +992,7 @@ class MusicGAN(keras.Model):
         mixed = real + eps * (fake - real)
         with tf.GradientTape() as inner:
             inner.watch(mixed)
-            mixed_score = self.critic(mixed, training=training)
+            mixed_score = self._critic_call(mixed, conditions, training)
         grads = inner.gradient(mixed_score, mixed)
         norms = keras.ops.sqrt(keras.ops.sum(keras.ops.square(grads), axis=(1, 2, 3, 4)) + 1e-12)
         gp = keras.ops.mean(keras.ops.square(norms - 1.0))
@@ -889,21 +1000,31 @@ class MusicGAN(keras.Model):
         loss = mean_fake - mean_real + cfg.gp_weight * gp + cfg.drift_weight * drift
         return loss, gp, mean_real, mean_fake
 
-    def gradient_penalty(self, real, fake):
+    def gradient_penalty(self, real, fake, conditions=None):
         """The (unweighted) gradient penalty ``E[(||grad critic(x_mix)|| - 1)^2]``."""
         real = keras.ops.convert_to_tensor(real, dtype="float32")
         fake = keras.ops.convert_to_tensor(fake, dtype="float32")
+        if conditions is not None:
+            conditions = keras.ops.convert_to_tensor(conditions, dtype="float32")
         if self.config.loss != "wgan-gp":
             return keras.ops.zeros(())
-        return self._critic_loss(real, fake, training=False)[1]
+        return self._critic_loss(real, fake, conditions, training=False)[1]
 
     def train_step(self, data):
-        """``critic_steps`` critic updates, then one generator update; returns the named losses."""
+        """``critic_steps`` critic updates, then one generator update; returns the named losses.
+
+        ``data`` is a batch of real phrases, or ``(phrases, conditions)`` for a
+        conditional config; generated phrases get the real ones' conditions."""
         tf = _tf.tensorflow()  # GradientTape: TensorFlow backend only
 
         cfg = self.config
         real = data[0] if isinstance(data, (tuple, list)) else data
         real = keras.ops.cast(real, "float32")
+        conditions = None
+        if cfg.n_conditions:
+            if not isinstance(data, (tuple, list)) or len(data) < 2 or data[1] is None:
+                raise ValueError("this GANConfig is conditional: train on (phrases, conditions) batches")
+            conditions = keras.ops.cast(data[1], "float32")
         n = keras.ops.shape(real)[0] // cfg.critic_steps
         step = keras.ops.cast(self.g_optimizer.iterations, "int64")
         self.noise_seed.state.assign(
@@ -912,17 +1033,19 @@ class MusicGAN(keras.Model):
         d_loss = gp = real_score = fake_score = keras.ops.zeros(())
         for i in range(cfg.critic_steps):
             chunk = real[i * n : (i + 1) * n]
+            chunk_conditions = None if conditions is None else conditions[i * n : (i + 1) * n]
             z, z_bars = self._latents(n)
-            fake = self._as_critic_input(self.generator([z, z_bars], training=True))
+            fake = self._as_critic_input(self._generator_call(z, z_bars, chunk_conditions, True), chunk_conditions)
             with tf.GradientTape() as tape:
-                d_loss, gp, real_score, fake_score = self._critic_loss(chunk, fake)
+                d_loss, gp, real_score, fake_score = self._critic_loss(chunk, fake, chunk_conditions)
             grads = tape.gradient(d_loss, self.critic.trainable_variables)
             self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
 
         z, z_bars = self._latents(n)
+        g_conditions = None if conditions is None else conditions[:n]
         with tf.GradientTape() as tape:
-            fake = self._as_critic_input(self.generator([z, z_bars], training=True))
-            score = self.critic(fake, training=True)
+            fake = self._as_critic_input(self._generator_call(z, z_bars, g_conditions, True), g_conditions)
+            score = self._critic_call(fake, g_conditions, True)
             if cfg.loss == "gan":
                 g_loss = keras.ops.mean(
                     keras.losses.binary_crossentropy(keras.ops.ones_like(score), score, from_logits=True)
@@ -959,14 +1082,21 @@ def sample_latents(config: GANConfig, n: int, *, seed: int):
 
 
 def generate_phrases(generator: keras.Model, config: GANConfig, n: int, *, seed: int,
-                     batch_size: int = 256) -> np.ndarray:
+                     batch_size: int = 256, conditions: np.ndarray | None = None) -> np.ndarray:
     """``n`` phrases of on-probabilities from ``generator``, deterministic for a ``seed``.
+
+    Parameters
+    ----------
+    conditions
+        ``(n, n_conditions)`` (see :func:`conditions_for`) for a conditional config;
+        None: :func:`sample_conditions` with the same seed (openings, meters drawn by
+        ``config.meter_shares``). Must be None for an unconditional one.
 
     Returns
     -------
     numpy.ndarray
-        ``float32`` ``(n, *config.phrase_shape)`` in [0, 1]; :func:`harden` turns them
-        into notes.
+        ``float32`` ``(n, *config.phrase_shape)`` in [0, 1], zero on the steps past a
+        shorter meter's bar; :func:`harden` turns them into notes.
     """
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
         raise ValueError(f"n must be a non-negative integer, got {n!r}")
@@ -974,13 +1104,110 @@ def generate_phrases(generator: keras.Model, config: GANConfig, n: int, *, seed:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if n == 0:
         return np.zeros((0, *config.phrase_shape), dtype=np.float32)
+    conditions = _checked_conditions(config, conditions, int(n), int(seed))
     z, z_bars = sample_latents(config, int(n), seed=int(seed))
     z, z_bars = keras.ops.convert_to_numpy(z), keras.ops.convert_to_numpy(z_bars)
-    out = [
-        keras.ops.convert_to_numpy(generator([z[i : i + batch_size], z_bars[i : i + batch_size]], training=False))
-        for i in range(0, int(n), batch_size)
-    ]
-    return np.concatenate(out).astype(np.float32)
+    out = []
+    for i in range(0, int(n), batch_size):
+        inputs = [z[i : i + batch_size], z_bars[i : i + batch_size]]
+        if conditions is not None:
+            inputs.append(conditions[i : i + batch_size])
+        out.append(keras.ops.convert_to_numpy(generator(inputs, training=False)))
+    phrases = np.concatenate(out).astype(np.float32)
+    if conditions is not None and len(config.meters) > 1:
+        phrases *= step_mask(config, meter_index_of(config, conditions))
+    return phrases
+
+
+# ----------------------------------------------------------------------------- conditions
+
+_CONDITION_STREAM = 7919  # a second random stream of a seed: the meters of generated pieces
+
+
+def conditions_for(config: GANConfig, meter_index: Any, opening: Any) -> np.ndarray:
+    """The ``conditions`` input of phrases in meters ``config.meters[meter_index]``.
+
+    Parameters
+    ----------
+    config
+        A conditional config (``n_conditions > 0``).
+    meter_index
+        ``(n,)`` indices into ``config.meters``.
+    opening
+        ``(n,)`` booleans: the phrase opens its tune (used with ``opening_condition``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32`` ``(n, n_conditions)``: the meter one-hot (with more than one meter),
+        then the opening flag.
+    """
+    meter_index = np.asarray(meter_index, dtype=np.int64).reshape(-1)
+    opening = np.asarray(opening, dtype=bool).reshape(-1)
+    if len(opening) != len(meter_index):
+        raise ValueError(f"meter_index and opening must have one value per phrase, got {len(meter_index)} "
+                         f"and {len(opening)}")
+    if len(meter_index) and (meter_index.min() < 0 or meter_index.max() >= len(config.meters)):
+        raise ValueError(f"meter_index must index GANConfig.meters ({len(config.meters)} meters)")
+    parts = []
+    if len(config.meters) > 1:
+        parts.append(np.eye(len(config.meters), dtype=np.float32)[meter_index])
+    if config.opening_condition:
+        parts.append(opening[:, None].astype(np.float32))
+    return np.concatenate(parts, axis=1) if parts else np.zeros((len(meter_index), 0), np.float32)
+
+
+def sample_conditions(config: GANConfig, n: int, *, seed: int, opening: bool = True
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Conditions of ``n`` generated phrases: meters drawn by ``config.meter_shares``.
+
+    Returns
+    -------
+    tuple
+        ``(conditions, meter_index)``: the :func:`conditions_for` array and each
+        phrase's index into ``config.meters``; a pure function of ``(n, seed)``.
+    """
+    if len(config.meters) > 1:
+        shares = np.asarray(config.meter_shares or [1.0] * len(config.meters), dtype=float)
+        rng = np.random.default_rng([int(seed), _CONDITION_STREAM])
+        meter_index = rng.choice(len(config.meters), size=int(n), p=shares / shares.sum())
+    else:
+        meter_index = np.zeros(int(n), dtype=np.int64)
+    return conditions_for(config, meter_index, np.full(int(n), bool(opening))), meter_index
+
+
+def meter_index_of(config: GANConfig, conditions: np.ndarray) -> np.ndarray:
+    """Each phrase's index into ``config.meters``, read from its conditions."""
+    if len(config.meters) == 1:
+        return np.zeros(len(conditions), dtype=np.int64)
+    return np.argmax(np.asarray(conditions)[:, : len(config.meters)], axis=1)
+
+
+def step_mask(config: GANConfig, meter_index: np.ndarray) -> np.ndarray:
+    """``float32`` ``(n, 1, steps_per_bar, 1, 1)``: 1 on the steps of each phrase's bar, 0 past it."""
+    lengths = np.asarray(config.meter_steps)[np.asarray(meter_index, dtype=np.int64)]
+    mask = np.arange(config.steps_per_bar)[None, :] < lengths[:, None]
+    return mask.astype(np.float32)[:, None, :, None, None]
+
+
+def _step_mask_ops(config: GANConfig, conditions):
+    """:func:`step_mask` in Keras ops, from the conditions' meter one-hot."""
+    table = step_mask(config, np.arange(len(config.meters)))[:, 0, :, 0, 0]  # (meters, steps)
+    mask = keras.ops.matmul(conditions[:, : len(config.meters)], keras.ops.convert_to_tensor(table))
+    return keras.ops.reshape(mask, (-1, 1, config.steps_per_bar, 1, 1))
+
+
+def _checked_conditions(config: GANConfig, conditions: Any, n: int, seed: int) -> np.ndarray | None:
+    if not config.n_conditions:
+        if conditions is not None:
+            raise ValueError("this GANConfig is unconditional: give no conditions")
+        return None
+    if conditions is None:
+        return sample_conditions(config, n, seed=seed)[0]
+    conditions = np.asarray(conditions, dtype=np.float32)
+    if conditions.shape != (n, config.n_conditions):
+        raise ValueError(f"conditions must have shape ({n}, {config.n_conditions}), got {conditions.shape}")
+    return conditions
 
 
 # ----------------------------------------------------------------------------- notes

@@ -58,6 +58,8 @@ from musiclib.gan.model import GANConfig, MusicGAN, build_critic, build_generato
 
 __all__ = [
     "phrases_from_tunes",
+    "conditioned_phrases",
+    "tune_meter_shares",
     "phrases_fingerprint",
     "make_dataset",
     "train",
@@ -112,11 +114,74 @@ def phrases_from_tunes(
     return np.concatenate(parts)
 
 
-def phrases_fingerprint(phrases: np.ndarray) -> str:
-    """SHA-256 of the phrases' shape and bits (identifies the training data)."""
+def conditioned_phrases(tunes: Iterable[Any], config: GANConfig, encoding: Any = None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Phrases of every meter of ``config.meters``, with their conditions.
+
+    Each tune is cut by :meth:`PianoRollEncoding.bars` once per meter (only runs of
+    bars in that meter; a phrase every ``config.hop_bars`` bars); a shorter bar fills
+    the first steps of the ``config.steps_per_bar`` grid and leaves the rest silent. A
+    phrase *opens* its tune when its first bar is the tune's first bar.
+
+    Returns
+    -------
+    tuple
+        ``(phrases, conditions, meter_index)``: boolean ``(n, *config.phrase_shape)``,
+        ``float32`` ``(n, config.n_conditions)`` (:func:`~musiclib.gan.model.conditions_for`)
+        and each phrase's index into ``config.meters``, tune by tune.
+    """
+    from musiclib.encoding import PianoRollEncoding
+    from musiclib.gan.model import conditions_for
+
+    encoding = PianoRollEncoding() if encoding is None else encoding
+    phrases, meter_index, opening = [], [], []
+    for tune in tunes:
+        for index, (meter, steps) in enumerate(zip(config.meters, config.meter_steps)):
+            cut, first_bars = encoding.bars(tune, bars_per_sample=config.n_bars, hop_bars=config.hop_bars,
+                                            meter=meter, onsets=config.onsets, with_starts=True)
+            if not len(cut):
+                continue
+            if cut.shape[2] != steps:
+                raise ValueError(f"the encoding gives {cut.shape[2]} steps to a {meter[0]}/{meter[1]} bar, the "
+                                 f"GANConfig {steps}; they must match")
+            padded = np.zeros((len(cut), *config.phrase_shape), dtype=bool)
+            padded[:, :, :steps] = cut
+            phrases.append(padded)
+            meter_index.append(np.full(len(cut), index, dtype=np.int64))
+            opening.append(first_bars == 0)
+    if not phrases:
+        return (np.zeros((0, *config.phrase_shape), dtype=bool), np.zeros((0, config.n_conditions), np.float32),
+                np.zeros(0, dtype=np.int64))
+    meter_index = np.concatenate(meter_index)
+    return np.concatenate(phrases), conditions_for(config, meter_index, np.concatenate(opening)), meter_index
+
+
+def tune_meter_shares(tunes: Iterable[Any], config: GANConfig, encoding: Any = None) -> tuple[float, ...]:
+    """Share of the tunes that open in each of ``config.meters`` (``GANConfig.meter_shares``).
+
+    A tune counts for the meter of its first bar, when that meter is one of the
+    config's; the shares are of the tunes counted.
+    """
+    from musiclib.encoding._base import signatures_or_default
+
+    counts = np.zeros(len(config.meters))
+    for tune in tunes:
+        first = signatures_or_default(tune)[0]
+        meter = (first.numerator, first.denominator)
+        if meter in config.meters:
+            counts[config.meters.index(meter)] += 1
+    if not counts.sum():
+        raise ValueError(f"no tune opens in one of the GANConfig's meters {list(config.meters)}")
+    return tuple(float(v) for v in counts / counts.sum())
+
+
+def phrases_fingerprint(phrases: np.ndarray, conditions: np.ndarray | None = None) -> str:
+    """SHA-256 of the phrases' shape and bits, and of their conditions if given (identifies the training data)."""
     phrases = np.asarray(phrases, dtype=bool)
     digest = hashlib.sha256(repr(phrases.shape).encode())
     digest.update(np.packbits(phrases.ravel()).tobytes())
+    if conditions is not None and np.size(conditions):
+        digest.update(np.ascontiguousarray(conditions, dtype=np.float32).tobytes())
     return digest.hexdigest()
 
 
@@ -141,7 +206,8 @@ def _check_phrases(phrases: Any, config: GANConfig) -> np.ndarray:
     return phrases
 
 
-def make_dataset(phrases: np.ndarray, config: GANConfig, *, epochs: tuple[int, int] = (0, 1)):
+def make_dataset(phrases: np.ndarray, config: GANConfig, *, epochs: tuple[int, int] = (0, 1),
+                 conditions: np.ndarray | None = None):
     """Batches of real phrases for ``MusicGAN.fit``.
 
     Parameters
@@ -152,17 +218,22 @@ def make_dataset(phrases: np.ndarray, config: GANConfig, *, epochs: tuple[int, i
         Batch size, critic steps and seed.
     epochs
         ``(first, stop)``: the epochs to serve, back to back.
+    conditions
+        ``(n, config.n_conditions)``: each phrase's conditions (a conditional config
+        needs them; see :func:`conditioned_phrases`).
 
     Returns
     -------
     tf.data.Dataset
-        ``float32`` batches of ``critic_steps * batch_size`` phrases in {0, 1}; each
-        epoch is a fresh shuffle that depends only on ``(config.seed, epoch)``; the last,
-        incomplete batch of an epoch is dropped.
+        ``float32`` batches of ``critic_steps * batch_size`` phrases in {0, 1} (with
+        conditions: ``(phrases, conditions)`` pairs); each epoch is a fresh shuffle
+        that depends only on ``(config.seed, epoch)``; the last, incomplete batch of an
+        epoch is dropped.
     """
     tf = _tf.tensorflow()
 
     phrases = _check_phrases(phrases, config)
+    conditions = _check_conditions(conditions, config, len(phrases))
     data = tf.constant(phrases)
     size = config.phrases_per_step
     indices = tf.range(len(phrases), dtype=tf.int64)
@@ -174,8 +245,26 @@ def make_dataset(phrases: np.ndarray, config: GANConfig, *, epochs: tuple[int, i
 
     first, stop = epochs
     dataset = tf.data.Dataset.range(first, stop).flat_map(one_epoch)
-    dataset = dataset.map(lambda batch: tf.cast(tf.gather(data, batch), tf.float32))
+    if conditions is None:
+        dataset = dataset.map(lambda batch: tf.cast(tf.gather(data, batch), tf.float32))
+    else:
+        labels = tf.constant(conditions)
+        dataset = dataset.map(lambda batch: (tf.cast(tf.gather(data, batch), tf.float32), tf.gather(labels, batch)))
     return dataset.prefetch(2)
+
+
+def _check_conditions(conditions: Any, config: GANConfig, n: int) -> np.ndarray | None:
+    if not config.n_conditions:
+        if conditions is not None:
+            raise ValueError("the GANConfig is unconditional (one meter, no opening_condition): give no conditions")
+        return None
+    if conditions is None:
+        raise ValueError(f"the GANConfig is conditional ({config.n_conditions} conditions): give each phrase's "
+                         "conditions (see conditioned_phrases)")
+    conditions = np.asarray(conditions, dtype=np.float32)
+    if conditions.shape != (n, config.n_conditions) or not np.isfinite(conditions).all():
+        raise ValueError(f"conditions must be finite, of shape ({n}, {config.n_conditions}), got {conditions.shape}")
+    return conditions
 
 
 def save_sample_grid(
@@ -340,6 +429,7 @@ def train(
     real_phrases: np.ndarray,
     *,
     out_dir: str | os.PathLike,
+    conditions: np.ndarray | None = None,
     verbose: int = 1,
     lowest_pitch: int = 24,
     deterministic: bool = True,
@@ -354,6 +444,8 @@ def train(
     real_phrases
         ``(n, n_bars, steps_per_bar, n_pitches, n_tracks)``, boolean or 0/1; at least
         ``critic_steps * batch_size`` phrases.
+    conditions
+        Each real phrase's conditions, for a conditional config (:func:`conditioned_phrases`).
     out_dir
         Run folder (see the module notes). A backup left there by a killed run is
         resumed; a run that finished removes its backup, so calling again starts over.
@@ -384,6 +476,7 @@ def train(
     if not isinstance(config, GANConfig):
         raise TypeError(f"config must be a GANConfig, got {type(config).__name__}")
     phrases = _check_phrases(real_phrases, config)
+    conditions = _check_conditions(conditions, config, len(phrases))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if deterministic:
@@ -398,7 +491,7 @@ def train(
     if start > 0 and verbose:
         print(f"Resuming from the backup in {out_dir / BACKUP_DIR}: epoch {start + 1} of {config.epochs}")
     steps_per_epoch = len(phrases) // config.phrases_per_step
-    dataset = make_dataset(phrases, config, epochs=(start, max(start, config.epochs)))
+    dataset = make_dataset(phrases, config, epochs=(start, max(start, config.epochs)), conditions=conditions)
 
     rng = np.random.default_rng(config.seed)
     n_reference = min(len(phrases), _REAL_REFERENCE_BARS // config.n_bars)
