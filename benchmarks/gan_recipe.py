@@ -59,7 +59,8 @@ LADDER: list[tuple[str, str, str, dict]] = [
      {**_ROLL, **_REPRESENTATION, **_NOTES, **_LONG_PHRASES, "epochs": 40}),
     ("ema", "+ EMA of the generator's weights", "default",
      {**_ROLL, **_REPRESENTATION, **_NOTES, **_LONG_PHRASES, "epochs": 40, "ema_decay": 0.99}),
-    ("meters", "16-bar phrases + every meter (4/4, 6/8, 3/4, 2/4) and the tune's opening as conditions", "default",
+    ("meters", "+ every meter (4/4, 6/8, 3/4, 2/4) and the tune's opening as conditions (16-bar phrases, no EMA)",
+     "default",
      {**_ROLL, **_REPRESENTATION, **_NOTES, **_LONG_PHRASES, **_CONDITIONS, "epochs": 24}),
 ]
 """The recipe's steps, each with what it changes."""
@@ -156,6 +157,17 @@ def _shown(info: dict) -> dict:
     return shown
 
 
+def carry_rows(rows: dict, trained: dict, previous: dict) -> list[str]:
+    """Add the steps of the previous results whose runs are not here to ``rows`` and ``trained``; return them."""
+    carried = []
+    for step, *_ in LADDER:
+        if step not in trained and step in previous.get("rows", {}) and step in previous.get("trained", {}):
+            rows[step] = previous["rows"][step]
+            trained[step] = previous["trained"][step]
+            carried.append(step)
+    return carried
+
+
 def chosen_step(rows: dict, trained: dict) -> str:
     """The trained step with the highest validation overlap area (ties: the earlier, cheaper step)."""
     steps = [step for step in trained if step in rows]
@@ -173,7 +185,11 @@ def markdown(rows: dict, trained: dict, labels: dict, reference: dict) -> str:
             "interval (st)", "bar rep.", "memorised", "collapse"]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     markov = rows.get("Markov")
-    for name, r in rows.items():
+    ladder = [step for step, *_ in LADDER]
+    order = sorted(rows, key=lambda name: (ladder.index(name) if name in ladder else len(ladder),
+                                           name == "real (ceiling)"))
+    for name in order:
+        r = rows[name]
         info = trained.get(name, {})
         minutes = _fmt(info["train_seconds"] / 60, 1) if info else "—"
         collapse = _fmt(((info.get("musegan") or {}).get("collapse") or {}).get("ratio"), 2) if info else "—"
@@ -203,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     from musiclib.split import Split
 
     out = Path(args.out)
+    previous = read_json(out.with_suffix(".json")) if out.with_suffix(".json").is_file() else {}
     if args.report_only:
         saved = read_json(out.with_suffix(".json"))
         atomic_write(out.with_suffix(".md"), saved["markdown"])
@@ -240,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     table = ev.table(generated, valid, training=train, seed=0, ceiling_splits=args.seeds, excerpt_bars=BARS,
                      progress=lambda message: print(f"  {message}", flush=True))
     rows = {r["name"]: _numbers(r, table["reference"]) for r in table["rows"]}
+    carried = carry_rows(rows, trained, previous)
     reference = {key: table["reference"]["feature_means"].get(key, float("nan"))
                  for key in ("mean_melodic_interval", "bar_repetition")}
     text = markdown(rows, trained, labels, reference)
@@ -249,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
             "each step adds one lever to the one above it):\n\n" + text +
             f"\n\nChosen on validation (highest overlap area): **{labels[chosen]}** (the `default` preset and the "
             f"reference bundle `nottingham-gan`). Command: `{command}`. Runs in `{Path(args.runs).name}/<step>`.\n")
+    if carried:
+        text += (f"\nRows carried from the previous results (their runs were not on the machine; the sets are "
+                 f"seeded, so the Markov and real rows they were compared with are the same): "
+                 f"{', '.join(labels[step] for step in carried)}.\n")
     atomic_write(out.with_suffix(".md"), text)
     write_json(out.with_suffix(".json"), {"command": command, "ladder": [
         {"step": s, "label": lab, "preset": p, "overrides": o} for s, lab, p, o in LADDER],
@@ -260,7 +282,11 @@ def main(argv: list[str] | None = None) -> int:
         from musiclib.gan.bundle import export_reference
 
         step = chosen
-        folder = export_reference(trained[step]["bundle"], args.export, command=command, split_path=lstm.split_path,
+        bundle_path = ROOT / trained[step]["bundle"]  # an absolute path stays as it is
+        if not bundle_path.is_dir():
+            raise SystemExit(f"the chosen step {step!r} was carried from the previous results and its bundle is not "
+                             f"here: train it again (--only {step}) to export it")
+        folder = export_reference(bundle_path, args.export, command=command, split_path=lstm.split_path,
                                   notes={"step": step, "label": labels[step], "validation": rows[step],
                                          "train_seconds": trained[step]["train_seconds"]})
         print(f"reference bundle {args.export!r} ({labels[step]}): {folder}")

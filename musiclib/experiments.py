@@ -343,21 +343,8 @@ def train_gan_experiment(
         fields["epochs"] = epochs
     config = config_for(preset, **fields)
     encoding = PianoRollEncoding()
-    train_tunes = list(train_tunes)
-    conditions = None
-    if config.n_conditions or len(config.meters) > 1:
-        if len(config.meters) > 1 and not config.meter_shares:
-            config = config.replace(meter_shares=gan_training.tune_meter_shares(train_tunes, config, encoding))
-        phrases, conditions, _ = gan_training.conditioned_phrases(train_tunes, config, encoding)
-        conditions = conditions if config.n_conditions else None
-    else:
-        phrases = gan_training.phrases_from_tunes(train_tunes, encoding, n_bars=config.n_bars,
-                                                  hop_bars=config.hop_bars, meter=config.meters[0],
-                                                  onsets=config.onsets)
-    if max_phrases is not None and len(phrases) > max_phrases:
-        keep = np.sort(np.random.default_rng(seed).choice(len(phrases), max_phrases, replace=False))
-        phrases = phrases[keep]
-        conditions = None if conditions is None else conditions[keep]
+    config, phrases, conditions = gan_training.training_data(train_tunes, config, encoding,
+                                                             max_phrases=max_phrases, seed=seed)
     needed = config.critic_steps * config.batch_size
     if len(phrases) < needed:
         raise ValueError(f"{len(phrases)} training phrases of {config.n_bars} bars; preset {preset!r} needs at "

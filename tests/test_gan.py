@@ -728,3 +728,16 @@ def test_a_conditional_bundle_writes_pieces_in_the_drawn_meters(meters_run, tmp_
     with pytest.raises(gt.GANBundleError, match="not one of the GANConfig's meters"):
         gt.save_bundle(tmp_path / "other", gan=result.gan, encoding=PianoRollEncoding(), meter=(2, 2),
                        data_info={"dataset": "toy", "data_hash": "x"})
+
+
+def test_training_data_fills_the_meter_shares_and_subsets_phrases_with_their_conditions():
+    tunes = [_scale_tune((6, 8), 8, pickup=True), _scale_tune((4, 4), 8), _scale_tune((4, 4), 6)]
+    config, phrases, conditions = gt.training_data(tunes, METERS)
+    assert config.meter_shares == (2 / 3, 1 / 3) and config.replace(meter_shares=()) == METERS
+    again, subset, subset_conditions = gt.training_data(tunes, METERS, max_phrases=4, seed=1)
+    assert len(subset) == 4 and again == config
+    rows = [int(np.flatnonzero((phrases == one).all(axis=(1, 2, 3, 4)))[0]) for one in subset]
+    np.testing.assert_array_equal(subset_conditions, conditions[rows])
+    plain_config, plain, none = gt.training_data(tunes, TINY)
+    assert none is None and plain_config == TINY
+    np.testing.assert_array_equal(plain, gt.phrases_from_tunes(tunes, n_bars=4))

@@ -34,6 +34,7 @@ _EXPORTS = {
     "phrases_from_tunes": "training",
     "conditioned_phrases": "training",
     "tune_meter_shares": "training",
+    "training_data": "training",
     "phrases_fingerprint": "training",
     "make_dataset": "training",
     "train": "training",

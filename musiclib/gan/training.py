@@ -60,6 +60,7 @@ __all__ = [
     "phrases_from_tunes",
     "conditioned_phrases",
     "tune_meter_shares",
+    "training_data",
     "phrases_fingerprint",
     "make_dataset",
     "train",
@@ -154,6 +155,46 @@ def conditioned_phrases(tunes: Iterable[Any], config: GANConfig, encoding: Any =
                 np.zeros(0, dtype=np.int64))
     meter_index = np.concatenate(meter_index)
     return np.concatenate(phrases), conditions_for(config, meter_index, np.concatenate(opening)), meter_index
+
+
+def training_data(tunes: Iterable[Any], config: GANConfig, encoding: Any = None, *,
+                  max_phrases: int | None = None, seed: int = 0
+                  ) -> tuple[GANConfig, np.ndarray, np.ndarray | None]:
+    """What ``config`` trains on: its phrases, their conditions, and the config to train.
+
+    One meter and no condition: :func:`phrases_from_tunes` in that meter. Otherwise
+    :func:`conditioned_phrases`, and a config of several meters without
+    ``meter_shares`` gets the tunes' (:func:`tune_meter_shares`), so generated pieces
+    come in the corpus's mix of meters.
+
+    Parameters
+    ----------
+    max_phrases
+        Keep a random subset of this many phrases, in their order (None: all).
+    seed
+        Seed of that subset.
+
+    Returns
+    -------
+    tuple
+        ``(config, phrases, conditions)``; ``conditions`` is None for an
+        unconditional config.
+    """
+    tunes = list(tunes)
+    conditions = None
+    if config.n_conditions or len(config.meters) > 1:
+        if len(config.meters) > 1 and not config.meter_shares:
+            config = config.replace(meter_shares=tune_meter_shares(tunes, config, encoding))
+        phrases, conditions, _ = conditioned_phrases(tunes, config, encoding)
+        conditions = conditions if config.n_conditions else None
+    else:
+        phrases = phrases_from_tunes(tunes, encoding, n_bars=config.n_bars, hop_bars=config.hop_bars,
+                                     meter=config.meters[0], onsets=config.onsets)
+    if max_phrases is not None and len(phrases) > max_phrases:
+        keep = np.sort(np.random.default_rng(seed).choice(len(phrases), max_phrases, replace=False))
+        phrases = phrases[keep]
+        conditions = None if conditions is None else conditions[keep]
+    return config, phrases, conditions
 
 
 def tune_meter_shares(tunes: Iterable[Any], config: GANConfig, encoding: Any = None) -> tuple[float, ...]:
