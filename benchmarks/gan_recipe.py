@@ -168,10 +168,18 @@ def carry_rows(rows: dict, trained: dict, previous: dict) -> list[str]:
     return carried
 
 
+def beats_markov(row: dict, markov: dict) -> bool:
+    """Whether a row's overlap is above the Markov chain's on every feature of :data:`TARGET_FEATURES`."""
+    return all(row["per_feature"][feature] > markov["per_feature"][feature] for feature in TARGET_FEATURES)
+
+
 def chosen_step(rows: dict, trained: dict) -> str:
-    """The trained step with the highest validation overlap area (ties: the earlier, cheaper step)."""
+    """The step with the highest validation overlap area among those above the Markov chain on every
+    melodic-interval and rhythm feature (the issue's bar; all steps when none is), ties to the earlier step."""
     steps = [step for step in trained if step in rows]
-    return max(steps, key=lambda step: (round(rows[step]["overlap_area"], 3), -steps.index(step)))
+    passing = [step for step in steps if "Markov" in rows and beats_markov(rows[step], rows["Markov"])]
+    pool = passing or steps
+    return max(pool, key=lambda step: (round(rows[step]["overlap_area"], 3), -steps.index(step)))
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -265,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "benchmarks/gan_recipe.py " + " ".join(sys.argv[1:] if argv is None else argv)
     text = (f"**Validation split** ({len(valid)} tunes; {args.n} pieces × {args.seeds} seeds per row, {BARS} bars; "
             "each step adds one lever to the one above it):\n\n" + text +
-            f"\n\nChosen on validation (highest overlap area): **{labels[chosen]}** (the `default` preset and the "
+            f"\n\nChosen on validation (highest overlap area of the steps above the Markov chain on every melodic-"
+            f"interval and rhythm feature): **{labels[chosen]}** (the `default` preset and the "
             f"reference bundle `nottingham-gan`). Command: `{command}`. Runs in `{Path(args.runs).name}/<step>`.\n")
     if carried:
         text += (f"\nRows carried from the previous results (their runs were not on the machine; the sets are "
