@@ -741,3 +741,64 @@ def test_training_data_fills_the_meter_shares_and_subsets_phrases_with_their_con
     plain_config, plain, none = gt.training_data(tunes, TINY)
     assert none is None and plain_config == TINY
     np.testing.assert_array_equal(plain, gt.phrases_from_tunes(tunes, n_bars=4))
+
+
+# ----------------------------------------------------------------------------- key of C
+
+
+def _in_key(tune, sharps: int, mode: str = "major"):
+    """``tune`` (written in C) moved to the key of ``sharps``, its key signature set."""
+    import dataclasses
+
+    from musiclib.tune import KeySignature
+
+    shift = (sharps * 7) % 12
+    shift = shift - 12 if shift > 6 else shift
+    return dataclasses.replace(tune.transpose(shift), key_signatures=(KeySignature(0.0, sharps, mode),))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [({"key_of_c": 1}, "key_of_c"), ({"key_shift_shares": (1.0,) * 12}, "needs key_of_c"),
+     ({"key_of_c": True, "key_shift_shares": (1.0, 2.0)}, "key_shift_shares"),
+     ({"key_of_c": True, "key_shift_shares": (0.0,) * 12}, "not all zero")],
+)
+def test_key_options_are_validated(changes, message):
+    with pytest.raises(ValueError, match=message):
+        config_for("tiny", **changes)
+
+
+def test_key_of_c_trains_on_tunes_moved_to_c_and_records_the_tunes_keys():
+    from musiclib.encoding import transpose_to_c
+
+    tunes = [_in_key(_scale_tune((4, 4), 8), 1), _in_key(_scale_tune((4, 4), 8), 2), _in_key(_scale_tune((4, 4), 6), 1)]
+    keyed = TINY.replace(key_of_c=True)
+    config, phrases, _ = gt.training_data(tunes, keyed)
+    # G major (1 sharp) sits 5 semitones down from C (-semitones_to_c: -5), D major (2 sharps) 2 up
+    shares = dict(zip(gt.KEY_SHIFTS, config.key_shift_shares))
+    assert shares[-5] == pytest.approx(2 / 3) and shares[2] == pytest.approx(1 / 3) and sum(shares.values()) == 1
+    np.testing.assert_array_equal(phrases, gt.phrases_from_tunes([transpose_to_c(t) for t in tunes], n_bars=4))
+    assert not np.array_equal(phrases, gt.phrases_from_tunes(tunes, n_bars=4))
+    assert gt.training_data(tunes, config)[0] == config  # shares already set are kept
+    json_again = GANConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert json_again == config
+
+
+def test_key_of_c_moves_each_generated_piece_by_a_drawn_shift(trained, tmp_path):
+    _, result = trained
+    plain = gt.save_bundle(tmp_path / "plain", gan=result.gan, encoding=PianoRollEncoding(),
+                           data_info={"dataset": "toy", "data_hash": "x"})
+    shares = tuple(1.0 if shift in (-5, 2) else 0.0 for shift in gt.KEY_SHIFTS)
+    keyed_config = TINY.replace(key_of_c=True, key_shift_shares=shares)
+    keyed_gan = MusicGAN.from_config_object(keyed_config)
+    keyed_gan.generator.set_weights(result.gan.generator.get_weights())
+    keyed = gt.save_bundle(tmp_path / "keyed", gan=keyed_gan, encoding=PianoRollEncoding(),
+                           data_info={"dataset": "toy", "data_hash": "x"})
+    shifts = gt.sample_key_shifts(keyed_config, 30, seed=4)
+    assert set(shifts.tolist()) == {-5, 2}  # only the shifts with a share, both drawn in 30
+    np.testing.assert_array_equal(shifts, gt.sample_key_shifts(keyed_config, 30, seed=4))
+    assert not gt.sample_key_shifts(TINY, 30, seed=4).any()
+    for before, after, shift in zip(gt.generate_tunes(plain, n=30, seed=4), gt.generate_tunes(keyed, n=30, seed=4),
+                                    shifts):
+        for a, b in zip(before.tracks, after.tracks):
+            np.testing.assert_array_equal(a.notes["pitch"] + shift, b.notes["pitch"])

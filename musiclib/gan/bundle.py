@@ -27,7 +27,7 @@ import numpy as np
 from musiclib._files import json_ready as _json_ready
 from musiclib._files import links_outside, read_json, write_json
 from musiclib._keras import deflate_keras_archive, load_checked_model, quiet_keras_saving
-from musiclib.gan.model import GANConfig, MusicGAN, generate_phrases, harden
+from musiclib.gan.model import GANConfig, MusicGAN, generate_phrases, harden, sample_key_shifts
 
 __all__ = [
     "GANBundle",
@@ -493,9 +493,12 @@ def generate_tunes(
     rolls = rolls.reshape(n, phrases_per_piece * rolls.shape[1], *rolls.shape[2:])  # phrases one after another
     tempo = DEFAULT_QPM if qpm is None else qpm
     if len(config.meters) == 1:
-        return [bundle.encoding.decode(roll, qpm=tempo, time_signature=bundle.meter) for roll in rolls]
-    return [bundle.encoding.decode(roll[:, : config.meter_steps[m]], qpm=tempo, time_signature=config.meters[m])
-            for roll, m in zip(rolls, meter_index)]
+        tunes = [bundle.encoding.decode(roll, qpm=tempo, time_signature=bundle.meter) for roll in rolls]
+    else:
+        tunes = [bundle.encoding.decode(roll[:, : config.meter_steps[m]], qpm=tempo, time_signature=config.meters[m])
+                 for roll, m in zip(rolls, meter_index)]
+    shifts = sample_key_shifts(config, n, seed=seed)  # key_of_c: from C major / A minor to the corpus's keys
+    return [tune.transpose(int(shift)) if shift else tune for tune, shift in zip(tunes, shifts)]
 
 
 def piece_conditions(config: GANConfig, n: int, *, phrases_per_piece: int, seed: int

@@ -87,6 +87,8 @@ __all__ = [
     "sample_conditions",
     "meter_index_of",
     "step_mask",
+    "KEY_SHIFTS",
+    "sample_key_shifts",
 ]
 
 ARCHITECTURES = ("conv", "dense")
@@ -101,6 +103,10 @@ TEMPORAL_NETWORKS = ("dense", "gru")
 
 NORMS = ("layer", "none")
 """Normalisation inside the networks (never batch norm: see the module notes)."""
+
+KEY_SHIFTS = tuple(range(-5, 7))
+"""Semitones that move a piece from C major / A minor back to a key (``GANConfig.key_of_c``):
+the inverse of ``musiclib.encoding.semitones_to_c``'s -6..5."""
 
 NOTE_LEVERS = ("onsets", "monophonic_melody", "straight_through", "critic_intervals", "melody_steps",
                "accompaniment_steps")
@@ -145,18 +151,23 @@ def _meters(value: Any) -> tuple[tuple[int, int], ...]:
     return meters
 
 
-def _meter_shares(value: Any, n_meters: int) -> tuple[float, ...]:
-    """``GANConfig.meter_shares``: empty, or one non-negative number per meter, not all zero."""
+def _shares(name: str, value: Any, n: int, what: str) -> tuple[float, ...]:
+    """``GANConfig.<name>``: empty, or one non-negative number per ``what`` (``n``), not all zero."""
     if not isinstance(value, (list, tuple)):
-        raise ValueError(f"GANConfig.meter_shares must be a list of numbers, got {value!r}")
+        raise ValueError(f"GANConfig.{name} must be a list of numbers, got {value!r}")
     if not value:
         return ()
     numbers = all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
                   and np.isfinite(v) and v >= 0 for v in value)
-    if len(value) != n_meters or not numbers or not sum(value) > 0:
-        raise ValueError(f"GANConfig.meter_shares must be empty or hold one non-negative number per meter "
-                         f"({n_meters}), not all zero, got {value!r}")
+    if len(value) != n or not numbers or not sum(value) > 0:
+        raise ValueError(f"GANConfig.{name} must be empty or hold one non-negative number per {what} "
+                         f"({n}), not all zero, got {value!r}")
     return tuple(float(v) for v in value)
+
+
+def _meter_shares(value: Any, n_meters: int) -> tuple[float, ...]:
+    """``GANConfig.meter_shares``: empty, or one non-negative number per meter, not all zero."""
+    return _shares("meter_shares", value, n_meters, "meter")
 
 
 def _int_tuple(name: str, value: Any, length: int | None = None) -> tuple[int, ...]:
@@ -295,6 +306,15 @@ class GANConfig:
         tune's first bar, pick-up included). Openings differ from the phrases that
         follow them: they start with the pick-up's silent beats and set out the key;
         generated pieces are openings (:func:`sample_conditions`).
+    key_of_c
+        Train on the tunes moved to C major / A minor (``musiclib.encoding.transpose_to_c``)
+        and move each generated piece to a key drawn by ``key_shift_shares``: the
+        networks learn one scale instead of twelve, and the pieces still come in the
+        corpus's keys (:func:`sample_key_shifts`).
+    key_shift_shares
+        How often each shift of :data:`KEY_SHIFTS` semitones (up from C major / A minor)
+        is drawn for a generated piece (the training tunes' keys; empty: all alike).
+        Only with ``key_of_c``.
     """
 
     n_bars: int = 4
@@ -335,6 +355,8 @@ class GANConfig:
     meters: tuple[tuple[int, int], ...] = ((4, 4),)
     meter_shares: tuple[float, ...] = ()
     opening_condition: bool = False
+    key_of_c: bool = False
+    key_shift_shares: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         for name in (
@@ -415,6 +437,12 @@ class GANConfig:
             raise ValueError(f"GANConfig.opening_condition must be True or False, got {self.opening_condition!r}")
         object.__setattr__(self, "meters", _meters(self.meters))
         object.__setattr__(self, "meter_shares", _meter_shares(self.meter_shares, len(self.meters)))
+        if not isinstance(self.key_of_c, bool):
+            raise ValueError(f"GANConfig.key_of_c must be True or False, got {self.key_of_c!r}")
+        object.__setattr__(self, "key_shift_shares", _shares("key_shift_shares", self.key_shift_shares,
+                                                             len(KEY_SHIFTS), "shift of KEY_SHIFTS"))
+        if self.key_shift_shares and not self.key_of_c:
+            raise ValueError("GANConfig.key_shift_shares needs key_of_c")
         if self.architecture == "dense" and self.n_conditions:
             raise ValueError("GANConfig.meters (more than one) and opening_condition need the conv architecture")
         for meter, steps in zip(self.meters, self.meter_steps):
@@ -1122,6 +1150,7 @@ def generate_phrases(generator: keras.Model, config: GANConfig, n: int, *, seed:
 # ----------------------------------------------------------------------------- conditions
 
 _CONDITION_STREAM = 7919  # a second random stream of a seed: the meters of generated pieces
+_KEY_STREAM = 6421  # a third: the keys generated pieces are moved to (key_of_c)
 
 
 def conditions_for(config: GANConfig, meter_index: Any, opening: Any) -> np.ndarray:
@@ -1174,6 +1203,17 @@ def sample_conditions(config: GANConfig, n: int, *, seed: int, opening: bool = T
     else:
         meter_index = np.zeros(int(n), dtype=np.int64)
     return conditions_for(config, meter_index, np.full(int(n), bool(opening))), meter_index
+
+
+def sample_key_shifts(config: GANConfig, n: int, *, seed: int) -> np.ndarray:
+    """Semitones (of :data:`KEY_SHIFTS`) to move each of ``n`` generated pieces by: drawn by
+    ``config.key_shift_shares`` with ``config.key_of_c``, zeros otherwise; a pure function of
+    ``(n, seed)``."""
+    if not config.key_of_c:
+        return np.zeros(int(n), dtype=np.int64)
+    shares = np.asarray(config.key_shift_shares or [1.0] * len(KEY_SHIFTS), dtype=float)
+    rng = np.random.default_rng([int(seed), _KEY_STREAM])
+    return np.asarray(KEY_SHIFTS, dtype=np.int64)[rng.choice(len(KEY_SHIFTS), size=int(n), p=shares / shares.sum())]
 
 
 def meter_index_of(config: GANConfig, conditions: np.ndarray) -> np.ndarray:

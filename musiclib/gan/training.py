@@ -60,6 +60,7 @@ __all__ = [
     "phrases_from_tunes",
     "conditioned_phrases",
     "tune_meter_shares",
+    "tune_key_shift_shares",
     "training_data",
     "phrases_fingerprint",
     "make_dataset",
@@ -165,7 +166,9 @@ def training_data(tunes: Iterable[Any], config: GANConfig, encoding: Any = None,
     One meter and no condition: :func:`phrases_from_tunes` in that meter. Otherwise
     :func:`conditioned_phrases`, and a config of several meters without
     ``meter_shares`` gets the tunes' (:func:`tune_meter_shares`), so generated pieces
-    come in the corpus's mix of meters.
+    come in the corpus's mix of meters. With ``key_of_c`` the phrases come from the tunes
+    moved to C major / A minor, and a config without ``key_shift_shares`` gets the tunes'
+    (:func:`tune_key_shift_shares`), so generated pieces come in the corpus's keys.
 
     Parameters
     ----------
@@ -182,6 +185,12 @@ def training_data(tunes: Iterable[Any], config: GANConfig, encoding: Any = None,
     """
     tunes = list(tunes)
     conditions = None
+    if config.key_of_c:
+        from musiclib.encoding import transpose_to_c
+
+        if not config.key_shift_shares:
+            config = config.replace(key_shift_shares=tune_key_shift_shares(tunes))
+        tunes = [transpose_to_c(tune) for tune in tunes]
     if config.n_conditions or len(config.meters) > 1:
         if len(config.meters) > 1 and not config.meter_shares:
             config = config.replace(meter_shares=tune_meter_shares(tunes, config, encoding))
@@ -213,6 +222,21 @@ def tune_meter_shares(tunes: Iterable[Any], config: GANConfig, encoding: Any = N
             counts[config.meters.index(meter)] += 1
     if not counts.sum():
         raise ValueError(f"no tune opens in one of the GANConfig's meters {list(config.meters)}")
+    return tuple(float(v) for v in counts / counts.sum())
+
+
+def tune_key_shift_shares(tunes: Iterable[Any]) -> tuple[float, ...]:
+    """Share of the tunes whose key lies each shift of :data:`~musiclib.gan.model.KEY_SHIFTS`
+    semitones up from C major / A minor (``GANConfig.key_shift_shares``); a tune without a key
+    counts as C."""
+    from musiclib.encoding import semitones_to_c
+    from musiclib.gan.model import KEY_SHIFTS
+
+    counts = np.zeros(len(KEY_SHIFTS))
+    for tune in tunes:
+        counts[KEY_SHIFTS.index(-semitones_to_c(tune))] += 1
+    if not counts.sum():
+        raise ValueError("tune_key_shift_shares needs at least one tune")
     return tuple(float(v) for v in counts / counts.sum())
 
 
