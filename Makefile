@@ -8,6 +8,7 @@ STAMP  := $(VENV)/.musiclib-installed
 RUN    ?= default
 EPOCHS ?=
 PRESET ?=
+TEST_WORKERS ?= 2  # make test: pytest-xdist workers (0: one process)
 
 .PHONY: setup run quick test benchmark figures readme clean help
 
@@ -54,7 +55,7 @@ quick: setup
 
 test: setup
 	@echo "==> Running the test suite (notebooks in quick mode)"
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 figures: run
 	@echo "==> Copying the reference figures of runs/$(RUN)/ to figures/"

@@ -62,8 +62,9 @@ LADDER: list[tuple[str, str, str, dict]] = [
     ("meters", "+ every meter (4/4, 6/8, 3/4, 2/4) and the tune's opening as conditions (16-bar phrases, no EMA)",
      "default",
      {**_ROLL, **_REPRESENTATION, **_NOTES, **_LONG_PHRASES, **_CONDITIONS, "epochs": 24}),
-    ("key-of-c", "16-bar phrases in C major / A minor, each piece moved to a key drawn by the tunes' (4/4, no EMA)",
-     "default", {**_ROLL, **_REPRESENTATION, **_NOTES, **_LONG_PHRASES, "epochs": 40, "key_of_c": True}),
+    ("key-of-c", "+ every tune moved to C major / A minor, each piece moved back to a key drawn by the tunes' "
+     "(16-bar phrases, 4/4, no EMA)", "default",
+     {**_ROLL, **_REPRESENTATION, **_NOTES, **_LONG_PHRASES, "epochs": 40, "key_of_c": True}),
 ]
 """The recipe's steps, each with what it changes."""
 

@@ -239,11 +239,12 @@ def test_gan_recipe_ladder_adds_one_lever_a_step_and_holds_the_default_preset(ga
 
     configs = [gan_config_for(preset, **overrides) for _, _, preset, overrides in gan_recipe.LADDER]
     names = [name for name, *_ in gan_recipe.LADDER]
-    assert configs[0] == gan_config_for("paper") and configs[names.index("phrase16")] == gan_config_for("default")
-    assert configs[names.index("ema")] == gan_config_for("default", ema_decay=0.99)  # measured and dropped
+    assert configs[0] == gan_config_for("paper") and configs[names.index("phrase16")] == gan_config_for("default", key_of_c=False)
+    assert configs[names.index("ema")] == gan_config_for("default", ema_decay=0.99, key_of_c=False)  # measured and dropped
     assert configs[names.index("meters")] == gan_config_for(
-        "default", meters=((4, 4), (6, 8), (3, 4), (2, 4)), opening_condition=True, epochs=24)
-    assert configs[names.index("key-of-c")] == gan_config_for("default", key_of_c=True)
+        "default", meters=((4, 4), (6, 8), (3, 4), (2, 4)), opening_condition=True, epochs=24,
+        key_of_c=False)
+    assert configs[names.index("key-of-c")] == gan_config_for("default")  # the chosen step
     assert configs[1] == GANConfig(critic_steps=3)  # the previous default: plain 4-bar rolls
     for before, after in zip(configs[1:-1], configs[2:]):
         changed = {k for k, v in after.to_dict().items() if before.to_dict()[k] != v}

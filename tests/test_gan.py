@@ -85,6 +85,7 @@ def test_config_round_trips_through_json_and_presets_exist():
     for name in gt.NOTE_LEVERS:  # the walkthrough writes notes as the recipe does, on 4-bar phrases
         assert getattr(short, name) == getattr(default, name)
     assert (short.n_bars, default.n_bars, default.temporal_network, default.ema_decay) == (4, 16, "gru", 0.0)
+    assert default.key_of_c and not short.key_of_c  # the recipe's chosen step learns in C
     base = GANConfig()
     assert (base.latent_dim, base.bar_latent_dim, base.critic_steps, base.gp_weight) == (64, 32, 5, 10.0)
     assert (base.learning_rate, base.beta_1, base.beta_2, base.batch_size) == (1e-3, 0.5, 0.9, 64)

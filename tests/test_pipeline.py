@@ -162,6 +162,22 @@ def _incomplete(path: Path) -> str | None:
     return None
 
 
+_VERDICTS: dict[tuple, str | None] = {}
+
+
+def _incomplete_cached(path: Path) -> str | None:
+    """:func:`_incomplete`, read again only when the file's inode, size or mtime changed since the last poll
+    (the kill tests poll every 50 ms; reading every bundle each time starved the pipeline being watched)."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key not in _VERDICTS:
+        _VERDICTS[key] = _incomplete(path)
+    return _VERDICTS[key]
+
+
 def partial_files(run_dir: Path) -> list[str]:
     """Every half-written artifact in the run folder (hidden temporaries aside), every incomplete bundle."""
     from musiclib.gan import REQUIRED_FILES as GAN_FILES
@@ -172,7 +188,7 @@ def partial_files(run_dir: Path) -> list[str]:
         relative = path.relative_to(run_dir)
         if any(part.startswith(".") for part in relative.parts):
             continue
-        if path.is_file() and (why := _incomplete(path)):
+        if path.is_file() and (why := _incomplete_cached(path)):
             found.append(f"{relative}: {why}")
         if path.name == "bundle" and path.is_dir():
             required = LSTM_FILES if relative.parts[0] == "lstm" else GAN_FILES

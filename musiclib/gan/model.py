@@ -524,7 +524,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # No weight average: on validation it gave 0.742 against the raw generator's 0.748.
     "default": {
         **_NOTE_RECIPE, "critic_steps": 3, "n_bars": 16, "hop_bars": 4, "temporal_network": "gru",
-        "critic_filters": (128, 128, 128, 128), "batch_size": 32, "epochs": 40,
+        "critic_filters": (128, 128, 128, 128), "batch_size": 32, "epochs": 40, "key_of_c": True,
     },
     # For tests and quick mode: a few seconds per epoch on a few hundred plain 4-bar rolls
     # (quick mode adds its preset's NOTE_LEVERS).
