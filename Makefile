@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.musiclib-installed
 RUN    ?= default
 EPOCHS ?=
 PRESET ?=
-TEST_WORKERS ?= 2  # make test: pytest-xdist workers (0: one process)
+TEST_WORKERS ?= 0  # make test TEST_WORKERS=2: pytest-xdist workers (see README, Tests); 0: one process
 
 .PHONY: setup run quick test benchmark figures readme clean help
 

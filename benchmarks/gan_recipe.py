@@ -5,7 +5,7 @@ Usage::
     nice -n 10 .venv/bin/python benchmarks/gan_recipe.py                       # every step of LADDER
     nice -n 10 .venv/bin/python benchmarks/gan_recipe.py --only roll onsets    # some steps (others are read back)
     nice -n 10 .venv/bin/python benchmarks/gan_recipe.py --report-only         # <out>.md again from <out>.json
-    nice -n 10 .venv/bin/python benchmarks/gan_recipe.py --export nottingham-gan   # and ship the last step
+    nice -n 10 .venv/bin/python benchmarks/gan_recipe.py --only key-of-c --export nottingham-gan  # ship the chosen step
 
 Each step of :data:`LADDER` adds one lever to the step before it (the first two rows
 are the seed paper's dense GAN and the previous MuseGAN-style default), is trained by

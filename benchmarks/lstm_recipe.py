@@ -6,7 +6,7 @@ Usage::
     nice -n 10 .venv/bin/python benchmarks/lstm_recipe.py --bundle folk-lstm --dataset folk
 
 For one trained LSTM bundle (a folder or a reference bundle name), every sampling
-setting of :data:`SETTINGS` (grammar on or off, temperature, nucleus) generates ``-n``
+setting of :data:`SETTINGS` (grammar on or off, temperature, nucleus, the bar-copy prior) generates ``-n``
 16-bar pieces from ``BOS`` per seed and is compared with the **validation** tunes of
 the bundle's own split (overlap area, KL, classifier two-sample test, melody
 polyphony, mean melodic interval, ill-formed tokens). The setting with the lowest
@@ -33,6 +33,15 @@ SETTINGS: dict[str, dict] = {
     "grammar, T 1.0, top-p 0.95": {"constrained": True, "temperature": 1.0, "top_p": 0.95},
     "grammar, T 0.9, top-p 0.95": {"constrained": True, "temperature": 0.9, "top_p": 0.95},
     "grammar, T 0.85, top-p 0.9": {"constrained": True, "temperature": 0.85, "top_p": 0.9},
+    # the bar-copy prior (musiclib.lm.sampling.BarCopy): repeat the bar 8 bars back, else 4 back
+    "grammar, T 1.0, top-p 0.95, copy 8/4 × 0.5": {"constrained": True, "temperature": 1.0, "top_p": 0.95,
+                                                   "copy_lags": (8, 4), "copy_weight": 0.5},
+    "grammar, T 1.0, top-p 0.95, copy 8/4 × 0.8": {"constrained": True, "temperature": 1.0, "top_p": 0.95,
+                                                   "copy_lags": (8, 4), "copy_weight": 0.8},
+    "grammar, T 1.0, top-p 0.95, copy 8/4 × 0.95": {"constrained": True, "temperature": 1.0, "top_p": 0.95,
+                                                    "copy_lags": (8, 4), "copy_weight": 0.95},
+    "grammar, T 1.0, top-p 0.95, copy 8 × 0.8": {"constrained": True, "temperature": 1.0, "top_p": 0.95,
+                                                 "copy_lags": (8,), "copy_weight": 0.8},
 }
 """Label -> sampling options of :func:`musiclib.evaluation.lstm_set`. The first is what
 ``musiclib generate`` did before the grammar existed: the baseline row."""
@@ -86,6 +95,8 @@ def _row_numbers(row: dict, sets: list[list], dropped: list[int]) -> dict:
         "melody_polyphony": float(np.mean(polyphony)),
         "dropped_per_piece": sum(dropped) / sum(len(s) for s in sets),
         "memorised_share": (row.get("memorised_share") or {}).get("mean"),
+        "bar_repetition": (row["feature_means"].get("bar_repetition") or {}).get("mean"),
+        "c2st_repetition": ((row.get("c2st_groups") or {}).get("repetition") or {}).get("mean"),
     }
 
 
@@ -101,7 +112,9 @@ def _reference_numbers(table: dict, reference: list, bars: int) -> dict:
             "c2st_logistic": ((ceiling.get("c2st") or {}).get("logistic") or {}).get("mean"),
             "c2st_boosting": ((ceiling.get("c2st") or {}).get("boosting") or {}).get("mean"),
             "memorised_share": (ceiling.get("memorised_share") or {}).get("mean"),
+            "c2st_repetition": ((ceiling.get("c2st_groups") or {}).get("repetition") or {}).get("mean"),
         },
+        "bar_repetition": table["reference"]["feature_means"].get("bar_repetition"),
         "mean_melodic_interval": table["reference"]["feature_means"]["mean_melodic_interval"],
         "melody_polyphony": float(np.nanmean([melody_polyphony(excerpt(t, n_bars=bars)) for t in reference])),
     }
@@ -121,17 +134,19 @@ def _fmt(value, digits: int = 3) -> str:
 
 def _markdown_rows(numbers: dict, real: dict) -> list[str]:
     lines = ["| setting | overlap ↑ | KL ↓ | C2ST logistic → 0.5 | C2ST boosting → 0.5 | mean abs. interval | "
-             "melody polyphony | ill-formed / piece | memorised |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "melody polyphony | ill-formed / piece | memorised | bar repetition | C2ST repetition alone → 0.5 |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     ceiling = real["ceiling"]
     lines.append(f"| real (ceiling) | {_fmt(ceiling['overlap_area'])} | — | {_fmt(ceiling['c2st_logistic'])} | "
                  f"{_fmt(ceiling['c2st_boosting'])} | {_fmt(real['mean_melodic_interval'], 2)} | "
-                 f"{_fmt(real['melody_polyphony'])} | 0 | {_fmt(ceiling['memorised_share'])} |")
+                 f"{_fmt(real['melody_polyphony'])} | 0 | {_fmt(ceiling['memorised_share'])} | "
+                 f"{_fmt(real.get('bar_repetition'), 2)} | {_fmt(ceiling.get('c2st_repetition'))} |")
     for label, r in numbers.items():
         lines.append(f"| {label} | {_fmt(r['overlap_area'])} | {_fmt(r['kl_divergence'])} | "
                      f"{_fmt(r['c2st_logistic'])} | {_fmt(r['c2st_boosting'])} | {_fmt(r['mean_melodic_interval'], 2)} | "
                      f"{_fmt(r['melody_polyphony'])} | {_fmt(r['dropped_per_piece'], 2)} | "
-                     f"{_fmt(r['memorised_share'])} |")
+                     f"{_fmt(r['memorised_share'])} | {_fmt(r.get('bar_repetition'), 2)} | "
+                     f"{_fmt(r.get('c2st_repetition'))} |")
     return lines
 
 

@@ -14,11 +14,13 @@ import pytest
 
 from musiclib._files import read_json, write_json
 from musiclib.encoding import Vocabulary, count_bars, get_encoding
+from musiclib.encoding.grammar import EventGrammar
 from musiclib.lm.bundle import REQUIRED_FILES, BundleError, load_bundle, save_bundle
 from musiclib.lm.lstm import build_lstm, config_for
 from musiclib.lm.ngram import NGramModel
 from musiclib.lm.sampling import (
     MAX_TOKENS_PER_BAR,
+    BarCopy,
     GenerationResult,
     ModelParts,
     generate_midi,
@@ -229,6 +231,69 @@ def test_sample_many_rejects_bad_arguments(trained, options, message):
     parts, _ = trained
     with pytest.raises(ValueError, match=message):
         sample_many(parts, n_bars=2, **options)
+
+
+def test_bar_copy_offers_the_next_token_of_the_bar_lag_bars_back_while_the_open_bar_matches_it():
+    bar = 9
+    copy = BarCopy((2, 1), 0.5, bar)
+    assert copy.candidate() is None  # before the first bar: nothing to copy
+    for token in (1, bar, 3, 4, bar, 5, 6, bar):
+        copy.feed(token)
+    assert copy.bars == [[3, 4], [5, 6]] and copy.current == []
+    assert copy.candidate() == 3  # two bars back first
+    copy.feed(3)
+    assert copy.candidate() == 4
+    copy.feed(4)
+    assert copy.candidate() == bar  # the copied bar is complete: close this one
+    copy.feed(bar)
+    copy.feed(7)  # differs from two bars back ([5, 6]) and from one bar back ([3, 4])
+    assert copy.candidate() is None
+    copy = BarCopy((2, 1), 0.5, bar)
+    for token in (bar, 3, 4, bar, 8):  # bar 2 has no bar 2 back; one back it already differs
+        copy.feed(token)
+    assert copy.candidate() is None
+    logits = np.zeros(10)
+    logits[3] = -np.inf
+    copy = BarCopy((1,), 0.99, bar)
+    for token in (bar, 3, bar):
+        copy.feed(token)
+    assert copy.draw(logits, np.random.default_rng(0)) is None  # what the grammar forbids is never copied
+
+
+def test_copy_prior_repeats_bars_keeps_the_grammar_and_is_off_by_default(trained):
+    parts, _ = trained
+    options = dict(n_bars=8, temperature=1.5, top_p=0.95)
+    plain = sample_many(parts, seeds=range(12), **options)
+    assert plain == sample_many(parts, seeds=range(12), copy_lags=(4,), copy_weight=0.0, **options)
+    copied = sample_many(parts, seeds=range(12), copy_lags=(4,), copy_weight=0.99, **options)
+    assert copied == [sample_tokens(parts, seed=s, copy_lags=(4,), copy_weight=0.99, **options) for s in range(12)]
+
+    def repeated_share(sequences):  # bars from the fifth on that open as the bar four back did
+        shares = []
+        for tokens in sequences:
+            bars = [bar.split()[:4] for bar in " ".join(tokens).split(" Bar")[1:]]  # from the first Bar on
+            shares += [bars[i] == bars[i - 4] for i in range(4, len(bars))]
+        return float(np.mean(shares))
+
+    assert repeated_share(copied) > repeated_share(plain) + 0.3
+    grammar = EventGrammar(parts.encoding, parts.vocab)
+    for tokens in copied:  # every copied token is one the grammar allowed there
+        state = grammar.start()
+        for token_id in parts.vocab.encode(tokens):
+            state.feed(token_id)
+        assert state.repaired == 0
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(copy_weight=1.0, copy_lags=(4,)), "copy_weight"), (dict(copy_weight=-0.1, copy_lags=(4,)), "copy_weight"),
+    (dict(copy_weight=0.5), "needs copy_lags"), (dict(copy_weight=0.5, copy_lags=(0,)), "copy_lags"),
+    (dict(copy_weight=0.5, copy_lags=(True,)), "copy_lags")])
+def test_bad_copy_options_are_named(trained, options, message):
+    parts, _ = trained
+    with pytest.raises(ValueError, match=message):
+        sample_tokens(parts, n_bars=2, **options)
+    with pytest.raises(ValueError, match=message):
+        sample_many(parts, seeds=[0], n_bars=2, **options)
 
 
 def test_sample_many_refuses_ngram_models(trained):

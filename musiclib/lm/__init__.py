@@ -61,6 +61,8 @@ _EXPORTS = {
     "primer_from_tune": "sampling",
     "next_token": "sampling",
     "check_sampling": "sampling",
+    "BarCopy": "sampling",
+    "check_copy": "sampling",
     "DEFAULT_PRIMER": "sampling",
     "BAR_TOKEN": "sampling",
     "BANNED_TOKENS": "sampling",

@@ -40,6 +40,8 @@ __all__ = [
     "primer_from_tune",
     "next_token",
     "check_sampling",
+    "BarCopy",
+    "check_copy",
     "DEFAULT_PRIMER",
     "BAR_TOKEN",
     "BANNED_TOKENS",
@@ -467,6 +469,74 @@ def _primer_ids(vocab: Any, primer: Sequence[str]) -> list[int]:
     return [int(i) for i in vocab.encode(list(primer))]
 
 
+class BarCopy:
+    """A copy prior over bars: the piece's own earlier bars as a cache (Grave et al. 2017).
+
+    Folk tunes repeat: a strain's fifth bar often restates its first, the second strain
+    its first eight bars. A network sampled token by token rarely does (the classifier
+    two-sample test's repetition features tell its pieces apart). ``BarCopy`` watches the
+    tokens of a sequence; while the open bar so far equals the start of the bar ``lag``
+    bars earlier (the first of ``lags`` that has such a bar), :meth:`candidate` is that
+    bar's next token (its end: the next ``Bar``). Sampling then draws from the mixture
+    ``(1 - weight) * model + weight * copy``: the candidate with probability ``weight``
+    where the grammar allows it, else the model's token. Once a token differs from the
+    earlier bar, that bar offers nothing more until the next bar.
+    """
+
+    def __init__(self, lags: Sequence[int], weight: float, bar_id: int) -> None:
+        self.lags, self.weight, self.bar_id = tuple(int(lag) for lag in lags), float(weight), int(bar_id)
+        self.bars: list[list[int]] = []  # the closed bars' tokens, each without its Bar token
+        self.current: list[int] | None = None  # the open bar's tokens (None before the first Bar)
+
+    def feed(self, token_id: int) -> None:
+        """Record the next token of the sequence."""
+        if token_id == self.bar_id:
+            if self.current is not None:
+                self.bars.append(self.current)
+            self.current = []
+        elif self.current is not None:
+            self.current.append(int(token_id))
+
+    def candidate(self) -> int | None:
+        """The token that continues copying an earlier bar, or None."""
+        if self.current is None:
+            return None
+        index, length = len(self.bars), len(self.current)
+        for lag in self.lags:
+            if index - lag >= 0:
+                source = self.bars[index - lag]
+                if source[:length] == self.current:
+                    return source[length] if length < len(source) else self.bar_id
+        return None
+
+    def draw(self, logits: np.ndarray, rng: np.random.Generator) -> int | None:
+        """The copied token with probability ``weight`` where ``logits`` allows it, else None."""
+        candidate = self.candidate()
+        if candidate is None or not np.isfinite(logits[candidate]):
+            return None
+        return candidate if rng.random() < self.weight else None
+
+
+def check_copy(copy_lags: Sequence[int], copy_weight: float) -> None:
+    """Validate the bar-copy options of :func:`sample_tokens`; ``ValueError`` naming the bad one."""
+    if isinstance(copy_weight, bool) or not isinstance(copy_weight, (int, float)) or not 0 <= copy_weight < 1:
+        raise ValueError(f"copy_weight must be a number in [0, 1), got {copy_weight!r}")
+    lags = list(copy_lags)
+    if any(not isinstance(lag, (int, np.integer)) or isinstance(lag, bool) or lag < 1 for lag in lags):
+        raise ValueError(f"copy_lags must be positive integers (bars back), got {copy_lags!r}")
+    if copy_weight > 0 and not lags:
+        raise ValueError("copy_weight > 0 needs copy_lags (how many bars back to copy from)")
+
+
+def _bar_copy(copy_lags: Sequence[int], copy_weight: float, bar_id: int | None, bar_token: str) -> BarCopy | None:
+    check_copy(copy_lags, copy_weight)
+    if copy_weight == 0:
+        return None
+    if bar_id is None:
+        raise ValueError(f"copy_weight needs the bar token {bar_token!r}, which this vocabulary lacks")
+    return BarCopy(copy_lags, copy_weight, bar_id)
+
+
 def sample_tokens(
     source: Any,
     *,
@@ -480,6 +550,8 @@ def sample_tokens(
     seed: int = 0,
     bar_token: str = BAR_TOKEN,
     constrained: bool = True,
+    copy_lags: Sequence[int] = (),
+    copy_weight: float = 0.0,
 ) -> list[str]:
     """Generate a token sequence.
 
@@ -518,6 +590,11 @@ def sample_tokens(
         (a bundle's ``data_info["monophonic_tracks"]``) never sound two notes at
         once. ``False`` samples the model's whole distribution (what it learnt,
         ill-formed tokens included; the decoder then repairs them).
+    copy_lags, copy_weight
+        A copy prior over bars (:class:`BarCopy`): while the open bar repeats the start
+        of the bar ``lag`` bars back (the first of ``copy_lags`` there is), its next token
+        is taken with probability ``copy_weight`` (if the grammar allows it). 0 (the
+        default): the model alone, and the same tokens as without these options.
 
     Returns
     -------
@@ -546,6 +623,7 @@ def sample_tokens(
     bar_id = vocab.id(bar_token) if bar_token in vocab else None
     if n_bars is not None and bar_id is None:
         raise ValueError(f"n_bars needs the bar token {bar_token!r}, which this vocabulary lacks")
+    copy = _bar_copy(copy_lags, copy_weight, bar_id, bar_token)
 
     if hasattr(parts.model, "distribution"):
         stepper: Any = _DistributionStepper(parts.model)
@@ -558,12 +636,16 @@ def sample_tokens(
         logits = stepper(token_id)
         if state is not None:
             state.feed(token_id)
+        if copy is not None:
+            copy.feed(token_id)
     generated: list[int] = []
     bars = 0
     limit = max_tokens if max_tokens is not None else n_bars * MAX_TOKENS_PER_BAR
     while len(generated) < limit:
         logits = _mask(logits, banned, state)
-        token_id = next_token(logits, rng, temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)
+        token_id = copy.draw(logits, rng) if copy is not None else None
+        if token_id is None:
+            token_id = next_token(logits, rng, temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)
         if token_id == bar_id and n_bars is not None:
             if bars == n_bars:
                 break
@@ -571,6 +653,8 @@ def sample_tokens(
         generated.append(token_id)
         if state is not None:
             state.feed(token_id, check=False)
+        if copy is not None:
+            copy.feed(token_id)
         if token_id == eos_id or len(generated) >= limit:
             break
         logits = stepper(token_id)
@@ -580,16 +664,19 @@ def sample_tokens(
 class _Row:
     """One sequence of a :func:`sample_many` batch: what is left to feed, what came out."""
 
-    def __init__(self, primer_ids: list[int], seed: int, grammar: Any = None) -> None:
+    def __init__(self, primer_ids: list[int], seed: int, grammar: Any = None, copy: BarCopy | None = None) -> None:
         self.pending = list(primer_ids)  # primer tokens still to feed (the first is fed at once)
         self.generated: list[int] = []
         self.bars = 0
         self.done = False
         self.rng = np.random.default_rng(seed)
         self.state = grammar.start() if grammar is not None else None
-        if self.state is not None:
-            for token_id in primer_ids:
+        self.copy = copy
+        for token_id in primer_ids:
+            if self.state is not None:
                 self.state.feed(token_id)
+            if self.copy is not None:
+                self.copy.feed(token_id)
 
 
 def sample_many(
@@ -606,6 +693,8 @@ def sample_many(
     batch_size: int = 128,
     bar_token: str = BAR_TOKEN,
     constrained: bool = True,
+    copy_lags: Sequence[int] = (),
+    copy_weight: float = 0.0,
 ) -> list[list[str]]:
     """Generate one token sequence per seed, advancing a batch of sequences per network step.
 
@@ -625,7 +714,7 @@ def sample_many(
         One seed per sequence to generate (non-negative integers).
     primers
         One primer per sequence, or one for all, or None for ``["BOS"]``.
-    max_tokens, n_bars, temperature, top_k, top_p, greedy, bar_token, constrained
+    max_tokens, n_bars, temperature, top_k, top_p, greedy, bar_token, constrained, copy_lags, copy_weight
         As for :func:`sample_tokens`.
     batch_size
         Sequences advanced together (memory grows with it; 128 suits a CPU).
@@ -655,6 +744,7 @@ def sample_many(
         _primer_ids(vocab, primer)
     if n_bars is not None and bar_token not in vocab:
         raise ValueError(f"n_bars needs the bar token {bar_token!r}, which this vocabulary lacks")
+    _bar_copy(copy_lags, copy_weight, vocab.id(bar_token) if bar_token in vocab else None, bar_token)  # checks
     results: list[list[str]] = []
     for start in range(0, len(seeds), batch_size):
         chunk = seeds[start : start + batch_size]
@@ -662,7 +752,7 @@ def sample_many(
                          for i in range(len(chunk))]
         rows = _sample_batch(parts, vocab, chunk, chunk_primers, max_tokens=max_tokens, n_bars=n_bars,
                              temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy, bar_token=bar_token,
-                             grammar=grammar)
+                             grammar=grammar, copy_lags=copy_lags, copy_weight=copy_weight)
         results.extend(primer + vocab.decode(_complete(row.generated, row.state))
                        for primer, row in zip(chunk_primers, rows))
     return results
@@ -670,13 +760,15 @@ def sample_many(
 
 def _sample_batch(parts: ModelParts, vocab: Any, seeds: list[int], primers: list[list[str]], *,
                   max_tokens: int | None, n_bars: int | None, temperature: float, top_k: int | None,
-                  top_p: float | None, greedy: bool, bar_token: str, grammar: Any = None) -> list[_Row]:
+                  top_p: float | None, greedy: bool, bar_token: str, grammar: Any = None,
+                  copy_lags: Sequence[int] = (), copy_weight: float = 0.0) -> list[_Row]:
     step = _fast_step(parts.model, parts.config)
     banned = [vocab.id(token) for token in BANNED_TOKENS if token in vocab]
     eos_id = vocab.id("EOS") if "EOS" in vocab else None
     bar_id = vocab.id(bar_token) if bar_token in vocab else None
     limit = max_tokens if max_tokens is not None else n_bars * MAX_TOKENS_PER_BAR
-    rows = [_Row(_primer_ids(vocab, primer), seed, grammar) for primer, seed in zip(primers, seeds)]
+    rows = [_Row(_primer_ids(vocab, primer), seed, grammar, _bar_copy(copy_lags, copy_weight, bar_id, bar_token))
+            for primer, seed in zip(primers, seeds)]
     states = step.initial_states(len(rows))
     inputs = np.array([[row.pending.pop(0)] for row in rows], dtype=np.int32)
     while not all(row.done for row in rows):
@@ -688,7 +780,10 @@ def _sample_batch(parts: ModelParts, vocab: Any, seeds: list[int], primers: list
                 inputs[i, 0] = row.pending.pop(0)
                 continue
             logits = _mask(logits_batch[i], banned, row.state)
-            token_id = next_token(logits, row.rng, temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)
+            token_id = row.copy.draw(logits, row.rng) if row.copy is not None else None
+            if token_id is None:
+                token_id = next_token(logits, row.rng, temperature=temperature, top_k=top_k, top_p=top_p,
+                                      greedy=greedy)
             if token_id == bar_id and n_bars is not None:
                 if row.bars == n_bars:
                     row.done = True
@@ -697,6 +792,8 @@ def _sample_batch(parts: ModelParts, vocab: Any, seeds: list[int], primers: list
             row.generated.append(token_id)
             if row.state is not None:
                 row.state.feed(token_id, check=False)
+            if row.copy is not None:
+                row.copy.feed(token_id)
             if token_id == eos_id or len(row.generated) >= limit:
                 row.done = True
                 continue
