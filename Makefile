@@ -15,7 +15,7 @@ TEST_WORKERS ?= 0  # make test TEST_WORKERS=2: pytest-xdist workers (see README,
 help:
 	@echo "make run        set up and run the walkthrough on the embedded folk corpus (about 12 min on 2 cores; PRESET=default trains to convergence, EPOCHS=N)"
 	@echo "make quick      the same in quick mode (small models, a few minutes)"
-	@echo "make test       set up and run the test suite"
+	@echo "make test       set up and run the test suite (TEST_WORKERS=2: on two pytest-xdist workers, see README)"
 	@echo "make figures    make run, then copy its reference figures to figures/"
 	@echo "make benchmark  run the speed benchmarks (prints a table, writes benchmarks/results.json)"
 	@echo "make readme     copy the committed result tables into README.md"
