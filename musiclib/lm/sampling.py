@@ -537,6 +537,12 @@ def _bar_copy(copy_lags: Sequence[int], copy_weight: float, bar_id: int | None, 
     return BarCopy(copy_lags, copy_weight, bar_id)
 
 
+def _draw(logits: np.ndarray, rng: np.random.Generator, copy: BarCopy | None, **options: Any) -> int:
+    """The next token: the bar-copy prior's (:meth:`BarCopy.draw`) when it copies, else :func:`next_token`'s."""
+    token_id = copy.draw(logits, rng) if copy is not None else None
+    return next_token(logits, rng, **options) if token_id is None else token_id
+
+
 def sample_tokens(
     source: Any,
     *,
@@ -643,9 +649,7 @@ def sample_tokens(
     limit = max_tokens if max_tokens is not None else n_bars * MAX_TOKENS_PER_BAR
     while len(generated) < limit:
         logits = _mask(logits, banned, state)
-        token_id = copy.draw(logits, rng) if copy is not None else None
-        if token_id is None:
-            token_id = next_token(logits, rng, temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)
+        token_id = _draw(logits, rng, copy, temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)
         if token_id == bar_id and n_bars is not None:
             if bars == n_bars:
                 break
@@ -780,10 +784,8 @@ def _sample_batch(parts: ModelParts, vocab: Any, seeds: list[int], primers: list
                 inputs[i, 0] = row.pending.pop(0)
                 continue
             logits = _mask(logits_batch[i], banned, row.state)
-            token_id = row.copy.draw(logits, row.rng) if row.copy is not None else None
-            if token_id is None:
-                token_id = next_token(logits, row.rng, temperature=temperature, top_k=top_k, top_p=top_p,
-                                      greedy=greedy)
+            token_id = _draw(logits, row.rng, row.copy, temperature=temperature, top_k=top_k, top_p=top_p,
+                             greedy=greedy)
             if token_id == bar_id and n_bars is not None:
                 if row.bars == n_bars:
                     row.done = True
