@@ -31,17 +31,19 @@ sys.path.insert(0, str(ROOT))
 SETTINGS: dict[str, dict] = {
     "unconstrained, T 1.0, top-p 0.95": {"constrained": False, "temperature": 1.0, "top_p": 0.95},
     "grammar, T 1.0, top-p 0.95": {"constrained": True, "temperature": 1.0, "top_p": 0.95},
+    "grammar, T 1.0": {"constrained": True, "temperature": 1.0},
     "grammar, T 0.9, top-p 0.95": {"constrained": True, "temperature": 0.9, "top_p": 0.95},
-    "grammar, T 0.85, top-p 0.9": {"constrained": True, "temperature": 0.85, "top_p": 0.9},
     # the bar-copy prior (musiclib.lm.sampling.BarCopy): repeat the bar 8 bars back, else 4 back
-    "grammar, T 1.0, top-p 0.95, copy 8/4 × 0.5": {"constrained": True, "temperature": 1.0, "top_p": 0.95,
-                                                   "copy_lags": (8, 4), "copy_weight": 0.5},
     "grammar, T 1.0, top-p 0.95, copy 8/4 × 0.8": {"constrained": True, "temperature": 1.0, "top_p": 0.95,
                                                    "copy_lags": (8, 4), "copy_weight": 0.8},
-    "grammar, T 1.0, top-p 0.95, copy 8/4 × 0.95": {"constrained": True, "temperature": 1.0, "top_p": 0.95,
-                                                    "copy_lags": (8, 4), "copy_weight": 0.95},
     "grammar, T 1.0, top-p 0.95, copy 8 × 0.8": {"constrained": True, "temperature": 1.0, "top_p": 0.95,
                                                  "copy_lags": (8,), "copy_weight": 0.8},
+    "grammar, T 1.0, copy 8/4 × 0.8": {"constrained": True, "temperature": 1.0, "copy_lags": (8, 4),
+                                       "copy_weight": 0.8},
+    "grammar, T 1.0, copy 8 × 0.8": {"constrained": True, "temperature": 1.0, "copy_lags": (8,), "copy_weight": 0.8},
+    "grammar, T 1.0, copy 8 × 0.9": {"constrained": True, "temperature": 1.0, "copy_lags": (8,), "copy_weight": 0.9},
+    "grammar, T 1.0, copy 8 × 0.95": {"constrained": True, "temperature": 1.0, "copy_lags": (8,),
+                                      "copy_weight": 0.95},
 }
 """Label -> sampling options of :func:`musiclib.evaluation.lstm_set`. The first is what
 ``musiclib generate`` did before the grammar existed: the baseline row."""

@@ -23,6 +23,7 @@ from musiclib.lm.sampling import (
     BarCopy,
     GenerationResult,
     ModelParts,
+    _bar_copy,
     generate_midi,
     next_token,
     primer_from_tune,
@@ -258,6 +259,34 @@ def test_bar_copy_offers_the_next_token_of_the_bar_lag_bars_back_while_the_open_
     for token in (bar, 3, bar):
         copy.feed(token)
     assert copy.draw(logits, np.random.default_rng(0)) is None  # what the grammar forbids is never copied
+
+
+def test_bar_copy_never_copies_a_pickup_bar():
+    bar, downbeat, later = 9, 0, 5  # later: an onset after the bar line
+    copy = BarCopy((2, 1), 0.5, bar, downbeat_id=downbeat)
+    for token in (bar, later, 6, bar):  # the first bar is a pickup: a rest, then a note
+        copy.feed(token)
+    assert copy.bars == [None] and copy.candidate() is None  # one bar back is the pickup: nothing to copy
+    for token in (downbeat, 7, bar):
+        copy.feed(token)
+    assert copy.candidate() == downbeat  # the first full bar is a source (one bar back; two back is the pickup)
+    for token in (later, 8, bar):  # a later bar that opens with a rest is a source like any other
+        copy.feed(token)
+    assert copy.bars == [None, [downbeat, 7], [later, 8]]  # recorded, not None
+    full = BarCopy((1,), 0.5, bar, downbeat_id=downbeat)
+    for token in (bar, downbeat, 6, bar):
+        full.feed(token)
+    assert full.candidate() == downbeat  # a first bar on the bar line is a source
+    unknown = BarCopy((1,), 0.5, bar)  # no downbeat token known: every bar is a source
+    for token in (bar, later, 6, bar):
+        unknown.feed(token)
+    assert unknown.candidate() == later
+
+
+def test_sampling_tells_the_copy_prior_the_event_encodings_downbeat(trained):
+    parts, _ = trained
+    copy = _bar_copy((4,), 0.5, parts.vocab, "Bar")
+    assert copy.downbeat_id == parts.vocab.id("Pos_0") and copy.bar_id == parts.vocab.id("Bar")
 
 
 def test_copy_prior_repeats_bars_keeps_the_grammar_and_is_off_by_default(trained):

@@ -51,6 +51,9 @@ __all__ = [
 BAR_TOKEN = "Bar"
 """The token that opens a bar in the event encoding (counted by ``n_bars``)."""
 
+DOWNBEAT_TOKEN = "Pos_0"
+"""The event encoding's onset on the bar line: a first bar that opens otherwise is a pickup (:class:`BarCopy`)."""
+
 DEFAULT_PRIMER = ("BOS",)
 """What generation starts from when no primer is given."""
 
@@ -481,21 +484,31 @@ class BarCopy:
     ``(1 - weight) * model + weight * copy``: the candidate with probability ``weight``
     where the grammar allows it, else the model's token. Once a token differs from the
     earlier bar, that bar offers nothing more until the next bar.
+
+    A piece's first bar is not a source when it is a pickup (an anacrusis: its first
+    token is not ``downbeat_id``, the onset on the bar line). Copied eight bars on, a
+    pickup's rest would silence the middle of the piece; real tunes restate the first
+    full bar, which the same lag finds one bar later.
     """
 
-    def __init__(self, lags: Sequence[int], weight: float, bar_id: int) -> None:
+    def __init__(self, lags: Sequence[int], weight: float, bar_id: int, *, downbeat_id: int | None = None) -> None:
         self.lags, self.weight, self.bar_id = tuple(int(lag) for lag in lags), float(weight), int(bar_id)
-        self.bars: list[list[int]] = []  # the closed bars' tokens, each without its Bar token
+        self.downbeat_id = None if downbeat_id is None else int(downbeat_id)
+        self.bars: list[list[int] | None] = []  # the closed bars' tokens without their Bar token; None: no source
         self.current: list[int] | None = None  # the open bar's tokens (None before the first Bar)
 
     def feed(self, token_id: int) -> None:
         """Record the next token of the sequence."""
         if token_id == self.bar_id:
             if self.current is not None:
-                self.bars.append(self.current)
+                self.bars.append(None if self._is_pickup(self.current) else self.current)
             self.current = []
         elif self.current is not None:
             self.current.append(int(token_id))
+
+    def _is_pickup(self, bar: list[int]) -> bool:
+        """Whether ``bar``, about to close, is the piece's first bar and opens after the bar line."""
+        return self.downbeat_id is not None and not self.bars and bar[:1] != [self.downbeat_id]
 
     def candidate(self) -> int | None:
         """The token that continues copying an earlier bar, or None."""
@@ -505,7 +518,7 @@ class BarCopy:
         for lag in self.lags:
             if index - lag >= 0:
                 source = self.bars[index - lag]
-                if source[:length] == self.current:
+                if source is not None and source[:length] == self.current:
                     return source[length] if length < len(source) else self.bar_id
         return None
 
@@ -528,13 +541,14 @@ def check_copy(copy_lags: Sequence[int], copy_weight: float) -> None:
         raise ValueError("copy_weight > 0 needs copy_lags (how many bars back to copy from)")
 
 
-def _bar_copy(copy_lags: Sequence[int], copy_weight: float, bar_id: int | None, bar_token: str) -> BarCopy | None:
+def _bar_copy(copy_lags: Sequence[int], copy_weight: float, vocab: Any, bar_token: str) -> BarCopy | None:
     check_copy(copy_lags, copy_weight)
     if copy_weight == 0:
         return None
-    if bar_id is None:
+    if bar_token not in vocab:
         raise ValueError(f"copy_weight needs the bar token {bar_token!r}, which this vocabulary lacks")
-    return BarCopy(copy_lags, copy_weight, bar_id)
+    downbeat = DOWNBEAT_TOKEN if DOWNBEAT_TOKEN in vocab else None
+    return BarCopy(copy_lags, copy_weight, vocab.id(bar_token), downbeat_id=None if downbeat is None else vocab.id(downbeat))
 
 
 def _draw(logits: np.ndarray, rng: np.random.Generator, copy: BarCopy | None, **options: Any) -> int:
@@ -629,7 +643,7 @@ def sample_tokens(
     bar_id = vocab.id(bar_token) if bar_token in vocab else None
     if n_bars is not None and bar_id is None:
         raise ValueError(f"n_bars needs the bar token {bar_token!r}, which this vocabulary lacks")
-    copy = _bar_copy(copy_lags, copy_weight, bar_id, bar_token)
+    copy = _bar_copy(copy_lags, copy_weight, vocab, bar_token)
 
     if hasattr(parts.model, "distribution"):
         stepper: Any = _DistributionStepper(parts.model)
@@ -748,7 +762,7 @@ def sample_many(
         _primer_ids(vocab, primer)
     if n_bars is not None and bar_token not in vocab:
         raise ValueError(f"n_bars needs the bar token {bar_token!r}, which this vocabulary lacks")
-    _bar_copy(copy_lags, copy_weight, vocab.id(bar_token) if bar_token in vocab else None, bar_token)  # checks
+    _bar_copy(copy_lags, copy_weight, vocab, bar_token)  # checks
     results: list[list[str]] = []
     for start in range(0, len(seeds), batch_size):
         chunk = seeds[start : start + batch_size]
@@ -771,7 +785,7 @@ def _sample_batch(parts: ModelParts, vocab: Any, seeds: list[int], primers: list
     eos_id = vocab.id("EOS") if "EOS" in vocab else None
     bar_id = vocab.id(bar_token) if bar_token in vocab else None
     limit = max_tokens if max_tokens is not None else n_bars * MAX_TOKENS_PER_BAR
-    rows = [_Row(_primer_ids(vocab, primer), seed, grammar, _bar_copy(copy_lags, copy_weight, bar_id, bar_token))
+    rows = [_Row(_primer_ids(vocab, primer), seed, grammar, _bar_copy(copy_lags, copy_weight, vocab, bar_token))
             for primer, seed in zip(primers, seeds)]
     states = step.initial_states(len(rows))
     inputs = np.array([[row.pending.pop(0)] for row in rows], dtype=np.int32)
