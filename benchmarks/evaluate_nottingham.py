@@ -84,6 +84,11 @@ def parse_args(argv: list[str] | None, defaults: dict | None = None) -> argparse
                         help="memorised: shared run of this many intervals")
     parser.add_argument("--top-p", type=float, default=0.95,
                         help="nucleus sampling of the LSTM and the Markov chain")
+    parser.add_argument("--variant", action="append", default=[], type=parse_variant,
+                        metavar="ROW=MODEL:KEY=VALUE,...",
+                        help="one more row: the LSTM or Transformer sampled otherwise, e.g. 'Transformer + copy "
+                             "8 × 0.9=Transformer:copy_lags=8,copy_weight=0.9,top_p=none' (keys: temperature, "
+                             "top_p, constrained, copy_lags as 8/4, copy_weight; repeatable)")
     parser.add_argument("--out", default=str(ROOT / "results" / "evaluation_nottingham"),
                         help="output path without suffix (.md and .json are written)")
     parser.set_defaults(**(defaults or {}))
@@ -93,6 +98,40 @@ def parse_args(argv: list[str] | None, defaults: dict | None = None) -> argparse
         parser.error(f"--reference-splits takes valid and/or test, got {args.reference_splits!r}")
     args.reference_splits = chosen
     return args
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    """``"ROW=MODEL:key=value,..."`` -> ``(row, {"model": MODEL, ...})`` for ``model_sets(variants=...)``."""
+    row, model, options = _split_variant(text)
+    parsed: dict = {"model": model}
+    for item in filter(None, (part.strip() for part in options.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"{text!r}: {item!r} is not KEY=VALUE")
+        parsed[key.strip()] = _variant_value(key.strip(), value.strip(), text)
+    return row, parsed
+
+
+def _split_variant(text: str) -> tuple[str, str, str]:
+    head, colon, options = text.partition(":")
+    row, equals, model = head.rpartition("=")
+    if not (colon and equals and row.strip() and model.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r}: give ROW=MODEL:KEY=VALUE,... (MODEL: LSTM or Transformer)")
+    return row.strip(), model.strip(), options
+
+
+def _variant_value(key: str, value: str, text: str):
+    try:
+        if key == "copy_lags":
+            return tuple(int(lag) for lag in value.split("/"))
+        if key == "constrained":
+            return {"true": True, "false": False}[value.lower()]
+        if key in ("temperature", "top_p", "copy_weight"):
+            return None if key == "top_p" and value.lower() == "none" else float(value)
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"{text!r}: bad value {value!r} for {key}") from None
+    raise argparse.ArgumentTypeError(f"{text!r}: unknown key {key!r} (temperature, top_p, constrained, "
+                                     "copy_lags, copy_weight)")
 
 
 DATASET_TITLES = {"nottingham": "Nottingham", "folk": "Folk corpus (embedded)"}
@@ -138,6 +177,7 @@ def main(argv: list[str] | None = None, *, command_name: str = "evaluate_notting
     generated, seconds = ev.model_sets(lstm=lstm, gan=gan, transformer=transformer, training=training, reference=reference, n=args.n,
                                        seeds=range(args.seeds), n_bars=args.bars, top_p=args.top_p,
                                        temperature=args.temperature, constrained=not args.unconstrained,
+                                       variants=dict(args.variant),
                                        progress=lambda message: print(message, flush=True))
 
     t0 = time.perf_counter()
@@ -158,6 +198,8 @@ def main(argv: list[str] | None = None, *, command_name: str = "evaluate_notting
         "bars": args.bars,
         "sampling": {"temperature": args.temperature, "top_p": args.top_p, "primer": ["BOS"],
                      "constrained": not args.unconstrained},
+        "variants": {row: {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+                     for row, options in args.variant},
         "gan": None if gan is None else {"phrases_per_piece": max(args.bars // gan.config.n_bars, 1),
                                          "bars_per_phrase": gan.config.n_bars, "threshold": 0.5,
                                          "meter": list(gan.meter)},

@@ -57,6 +57,28 @@ def _probability(text: str) -> float:
     return value
 
 
+def _copy_weight(text: str) -> float:
+    """An argparse type: a number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def _bar_lags(text: str) -> tuple[int, ...]:
+    """An argparse type: positive bar counts separated by ``/`` (``8/4``)."""
+    try:
+        lags = tuple(int(part) for part in text.split("/"))
+    except ValueError:
+        lags = ()
+    if not lags or min(lags) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive bar counts separated by '/', e.g. 8/4, got {text!r}")
+    return lags
+
+
 def _notebook_name(text: str) -> str:
     """An argparse type: a walkthrough notebook, by number (``03``) or file name."""
     try:
@@ -166,8 +188,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
         tunes, _ = read(args.primer)
         primers = [primer_from_tune(bundle.encoding, tunes[0], n_bars=args.primer_bars)]
+    if args.copy_weight and not args.copy_lags:
+        print("error: --copy-weight needs --copy-lags (how many bars back to copy from)", file=sys.stderr)
+        return 2
     records = generate_lstm_set(bundle, args.out, n=args.n, n_bars=args.bars, temperature=args.temperature,
-                                top_p=args.top_p, seed=args.seed, primers=primers)
+                                top_p=args.top_p, seed=args.seed, primers=primers, copy_lags=args.copy_lags,
+                                copy_weight=args.copy_weight)
     dropped = sum(r["dropped"] for r in records)
     print(f"wrote {len(records)} MIDI files to {Path(args.out).resolve()} ({count_of(dropped, 'ill-formed token')} dropped)")
     return 0
@@ -438,6 +464,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--primer", default=None, help="MIDI/ABC/MusicXML file whose first bars the model continues")
     p.add_argument("--primer-bars", type=_positive_int, default=4, help="bars of --primer to use")
+    p.add_argument("--copy-lags", type=_bar_lags, default=(), metavar="8/4",
+                   help="the bar-copy prior: restate the bar this many bars back (the first of several that "
+                        "matches); needs --copy-weight")
+    p.add_argument("--copy-weight", type=_copy_weight, default=0.0,
+                   help="probability in [0, 1) of taking the copied token (0: the model alone; the reference "
+                        "models' validated settings are in README, Sampling)")
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("render", help="render MIDI/ABC files to WAV (FluidSynth, or the fallback synthesizer)")

@@ -346,3 +346,19 @@ def test_transformer_positions_trains_each_config_in_its_own_folder_and_copies_o
 
     kept = positions.copy_tunes([melody(8), melody(16), melody(20)])
     assert [len(t.bar_starts()) for t in kept] == [16, 16]
+
+
+def test_evaluate_nottingham_parses_a_variant_row_and_refuses_a_bad_one():
+    import argparse
+
+    evaluate = _benchmark_script("evaluate_nottingham.py")
+    row, options = evaluate.parse_variant("Transformer + copy 8 × 0.9=Transformer:copy_lags=8/4,copy_weight=0.9,"
+                                          "top_p=none,constrained=false,temperature=0.9")
+    assert row == "Transformer + copy 8 × 0.9"
+    assert options == {"model": "Transformer", "copy_lags": (8, 4), "copy_weight": 0.9, "top_p": None,
+                       "constrained": False, "temperature": 0.9}
+    args = evaluate.parse_args(["--variant", "LSTM at 0.9=LSTM:temperature=0.9"])
+    assert args.variant == [("LSTM at 0.9", {"model": "LSTM", "temperature": 0.9})]
+    for bad in ("no model", "row=LSTM", "row=LSTM:beam=4", "row=LSTM:copy_lags=8,4", "row=LSTM:top_p=high"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            evaluate.parse_variant(bad)

@@ -374,3 +374,26 @@ def test_model_sets_samples_a_model_at_its_own_nucleus_and_the_markov_chain_at_t
     assert [kw["top_p"] for kw in seen["markov"]] == [0.95, 0.95]
     ev.model_sets(lstm=fake_bundle, seeds=[0], top_p=0.8, **common)
     assert seen["model"][-1]["top_p"] == 0.8 and seen["markov"][-1]["top_p"] == 0.8  # None: the models' nucleus
+
+
+def test_model_sets_adds_a_row_per_variant_sampled_with_its_own_options(monkeypatch):
+    import musiclib.evaluation.sets as sets_module
+
+    seen: list[tuple] = []
+    monkeypatch.setattr(sets_module, "lstm_set", lambda bundle, n, **kw: seen.append((bundle, kw)) or [tiny_tune()] * n)
+    lstm, transformer = (type(name, (), {"model": None, "encoding": None, "vocab": None})() for name in "LT")
+    common = {"training": [tiny_tune()] * 3, "reference": [tiny_tune()] * 3, "n": 2, "n_bars": 2, "seeds": [0]}
+    variant = {"model": "Transformer", "copy_lags": (8,), "copy_weight": 0.9, "top_p": None}
+    generated, _ = ev.model_sets(lstm=lstm, transformer=transformer, top_p=0.95, **common,
+                                 variants={"Transformer + copy": variant})
+    assert list(generated) == ["LSTM", "Transformer", "Transformer + copy", "Markov", "uniform"]
+    bundle, options = seen[-1]
+    assert bundle is transformer and options == {"seed": 0, "n_bars": 2, "top_p": None, "temperature": 1.0,
+                                                 "constrained": True, "copy_lags": (8,), "copy_weight": 0.9}
+    assert variant["model"] == "Transformer"  # the caller's mapping is left as it was
+    for bad, message in (({"model": "GAN"}, "'model' must be one of"), ({"model": "LSTM", "beam": 4}, "unknown"),
+                         ({"model": "Transformer"}, "no Transformer bundle")):
+        with pytest.raises(ValueError, match=message):
+            ev.model_sets(lstm=lstm, **common, variants={"row": bad})
+    with pytest.raises(ValueError, match="already has a row"):
+        ev.model_sets(lstm=lstm, **common, variants={"Markov": {"model": "LSTM"}})

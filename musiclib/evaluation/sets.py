@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from musiclib.evaluation.baselines import _check_n, _piece_seeds, markov_set, uniform_set
 from musiclib.evaluation.features import excerpt
@@ -18,11 +18,13 @@ __all__ = [
 
 
 def lstm_set(bundle: Any, n: int, *, seed: int, n_bars: int = 16, temperature: float = 1.0,
-             top_p: float | None = 0.95, constrained: bool = True) -> list[Tune]:
+             top_p: float | None = 0.95, constrained: bool = True, copy_lags: Sequence[int] = (),
+             copy_weight: float = 0.0) -> list[Tune]:
     """``n`` pieces of ``n_bars`` bars sampled from a token-model bundle (LSTM or Transformer;
     from ``BOS``, as one batch), decoded.
 
-    ``constrained`` samples under the event grammar (see :func:`musiclib.lm.sampling.sample_tokens`).
+    ``constrained`` samples under the event grammar; ``copy_lags`` and ``copy_weight``
+    set the bar-copy prior (see :func:`musiclib.lm.sampling.sample_tokens`).
     """
     from musiclib.lm.bundle import load_bundle
     from musiclib.lm.sampling import sample_many
@@ -30,8 +32,28 @@ def lstm_set(bundle: Any, n: int, *, seed: int, n_bars: int = 16, temperature: f
     if not hasattr(bundle, "model"):
         bundle = load_bundle(bundle)
     sequences = sample_many(bundle, seeds=_piece_seeds(seed, n), n_bars=n_bars, temperature=temperature,
-                            top_p=top_p, constrained=constrained)
+                            top_p=top_p, constrained=constrained, copy_lags=copy_lags, copy_weight=copy_weight)
     return [bundle.encoding.decode(tokens).tune for tokens in sequences]
+
+
+_VARIANT_OPTIONS = frozenset({"temperature", "top_p", "constrained", "copy_lags", "copy_weight"})
+
+
+def _variant_maker(row: str, options: dict[str, Any], bundles: Mapping[str, Any], *, n: int, n_bars: int,
+                   defaults: Mapping[str, Any]) -> Callable[[int], list[Tune]]:
+    """``seed -> tunes`` for one row of :func:`model_sets`'s ``variants``; ``ValueError`` naming what is wrong."""
+    model = options.pop("model", None)
+    if row in (*bundles, "GAN", "Markov", "uniform"):
+        raise ValueError(f"variant {row!r}: the table already has a row of that name")
+    if model not in bundles:
+        raise ValueError(f"variant {row!r}: 'model' must be one of {sorted(bundles)}, got {model!r}")
+    if bundles[model] is None:
+        raise ValueError(f"variant {row!r} samples the {model}, but no {model} bundle was given")
+    unknown = sorted(set(options) - _VARIANT_OPTIONS)
+    if unknown:
+        raise ValueError(f"variant {row!r}: unknown options {unknown}; allowed: {sorted(_VARIANT_OPTIONS)}")
+    merged = {**defaults, **options}
+    return lambda seed: lstm_set(bundles[model], n, seed=seed, n_bars=n_bars, **merged)
 
 
 def gan_set(
@@ -66,6 +88,7 @@ def model_sets(
     temperature: float = 1.0,
     constrained: bool = True,
     markov_top_p: float | None = None,
+    variants: Mapping[str, Mapping[str, Any]] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, list[list[Tune]]], dict[str, list[float]]]:
     """The sets of the standard table: LSTM, Transformer, GAN, Markov and uniform, one set per seed.
@@ -96,6 +119,11 @@ def model_sets(
         Nucleus sampling for the Markov chain; ``None`` uses ``top_p``. Lets a model
         sample at the setting chosen for it on validation while the baseline keeps the
         benchmark protocol's.
+    variants
+        More rows of the LSTM or the Transformer sampled otherwise: row name to
+        ``{"model": "LSTM" or "Transformer", **options}``, the options of :func:`lstm_set`
+        (``temperature``, ``top_p``, ``constrained``, ``copy_lags``, ``copy_weight``) that
+        replace this call's, e.g. the setting a recipe chose on validation.
     progress
         Called with one line per set made.
 
@@ -122,6 +150,10 @@ def model_sets(
         if bundle is not None:
             makers[name] = lambda seed, bundle=bundle: lstm_set(bundle, n, seed=seed, n_bars=n_bars, top_p=top_p,
                                                                 temperature=temperature, constrained=constrained)
+    for row, options in (variants or {}).items():
+        makers[row] = _variant_maker(row, dict(options), {"LSTM": lstm, "Transformer": transformer}, n=n,
+                                     n_bars=n_bars, defaults={"top_p": top_p, "temperature": temperature,
+                                                              "constrained": constrained})
     if gan is not None:
         per_piece = max(n_bars // gan.config.n_bars, 1)
         makers["GAN"] = lambda seed: gan_set(gan, n, seed=seed, phrases_per_piece=per_piece)
