@@ -191,6 +191,20 @@ def _temperatures(value: Any) -> str | None:
     return None if value and all(v > 0 for v in value) else "range"
 
 
+def _bar_lags(value: Any) -> str | None:
+    """A rule: a non-empty list of integers >= 1 (bars back)."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return "type"
+    return None if value and all(v >= 1 for v in value) else "range"
+
+
+def _copy_weight(value: Any) -> str | None:
+    """A rule: a number in [0, 1)."""
+    if not _is_number(value):
+        return "type"
+    return None if 0 <= value < 1 else "range"
+
+
 _ENCODINGS = ("events", "paper")
 _PRESETS = ("default", "short", "tiny", "paper")  # PRESET_NAMES below
 _BACKENDS = ("auto", "fluidsynth", "additive")
@@ -214,6 +228,8 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], str | None], str]] = {
     "lstm_temperature": (_temperature, "a finite number > 0"),
     "lstm_top_p": (_probability, "a number in (0, 1]"),
     "markov_top_p": (_probability, "a number in (0, 1]"),
+    "copy_lags": (_bar_lags, "a non-empty list of integers >= 1 (bars back)"),
+    "copy_weight": (_copy_weight, "a number in [0, 1)"),
     "n_bars": (_integer(1), "an integer >= 1"),
     "primer_bars": (_integer(1), "an integer >= 1"),
     "generated_dirs": (_text(empty=True), "comma-separated folders (a str; empty for none)"),
