@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None, *, command_name: str = "evaluate_notting
         "total_seconds": round(time.perf_counter() - started, 1),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_average_end": list(os.getloadavg())},
-        "command": f"benchmarks/{command_name} " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": f"benchmarks/{command_name} " + shlex.join(sys.argv[1:] if argv is None else argv),
     }
     title = (f"{DATASET_TITLES.get(args.dataset, args.dataset)}: objective evaluation against {len(reference)} held-out tunes "
              f"({' + '.join(args.reference_splits)}), first {args.bars} bars")
