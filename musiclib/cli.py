@@ -469,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "matches); needs --copy-weight")
     p.add_argument("--copy-weight", type=_copy_weight, default=0.0,
                    help="probability in [0, 1) of taking the copied token (0: the model alone; the reference "
-                        "models' validated settings are in README, Sampling)")
+                        "models' validated settings: README, 'Sampling under the grammar, and reference models')")
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("render", help="render MIDI/ABC files to WAV (FluidSynth, or the fallback synthesizer)")
