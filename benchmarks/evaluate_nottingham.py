@@ -199,8 +199,7 @@ def main(argv: list[str] | None = None, *, command_name: str = "evaluate_notting
         "bars": args.bars,
         "sampling": {"temperature": args.temperature, "top_p": args.top_p, "primer": ["BOS"],
                      "constrained": not args.unconstrained},
-        "variants": {row: {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
-                     for row, options in args.variant},
+        "variants": dict(args.variant),  # JSON writes the lag tuples as lists
         "gan": None if gan is None else {"phrases_per_piece": max(args.bars // gan.config.n_bars, 1),
                                          "bars_per_phrase": gan.config.n_bars, "threshold": 0.5,
                                          "meter": list(gan.meter)},
