@@ -89,7 +89,7 @@ def parse_args(argv: list[str] | None, defaults: dict | None = None) -> argparse
                         metavar="ROW=MODEL:KEY=VALUE,...",
                         help="one more row: the LSTM or Transformer sampled otherwise, e.g. 'Transformer + copy "
                              "8 × 0.9=Transformer:copy_lags=8,copy_weight=0.9,top_p=none' (keys: temperature, "
-                             "top_p, constrained, copy_lags as 8/4, copy_weight; repeatable)")
+                             "top_p, constrained, copy_lags as 8/4, copy_weight, leap_penalty; repeatable)")
     parser.add_argument("--out", default=str(ROOT / "results" / "evaluation_nottingham"),
                         help="output path without suffix (.md and .json are written)")
     parser.set_defaults(**(defaults or {}))
@@ -127,12 +127,12 @@ def _variant_value(key: str, value: str, text: str):
             return tuple(int(lag) for lag in value.split("/"))
         if key == "constrained":
             return {"true": True, "false": False}[value.lower()]
-        if key in ("temperature", "top_p", "copy_weight"):
+        if key in ("temperature", "top_p", "copy_weight", "leap_penalty"):
             return None if key == "top_p" and value.lower() == "none" else float(value)
     except (ValueError, KeyError):
         raise argparse.ArgumentTypeError(f"{text!r}: bad value {value!r} for {key}") from None
     raise argparse.ArgumentTypeError(f"{text!r}: unknown key {key!r} (temperature, top_p, constrained, "
-                                     "copy_lags, copy_weight)")
+                                     "copy_lags, copy_weight, leap_penalty)")
 
 
 DATASET_TITLES = {"nottingham": "Nottingham", "folk": "Folk corpus (embedded)"}

@@ -33,6 +33,7 @@ SETTINGS: dict[str, dict] = {
     "grammar, T 1.0, top-p 0.95": {"constrained": True, "temperature": 1.0, "top_p": 0.95},
     "grammar, T 1.0": {"constrained": True, "temperature": 1.0},
     "grammar, T 0.9, top-p 0.95": {"constrained": True, "temperature": 0.9, "top_p": 0.95},
+    "grammar, T 0.85, top-p 0.9": {"constrained": True, "temperature": 0.85, "top_p": 0.9},
     # the bar-copy prior (musiclib.lm.sampling.BarCopy): repeat the bar 8 bars back, else 4 back
     "grammar, T 1.0, top-p 0.95, copy 8/4 × 0.8": {"constrained": True, "temperature": 1.0, "top_p": 0.95,
                                                    "copy_lags": (8, 4), "copy_weight": 0.8},
@@ -48,6 +49,28 @@ SETTINGS: dict[str, dict] = {
     "grammar, T 1.0, copy 8 × 0.9": {"constrained": True, "temperature": 1.0, "copy_lags": (8,), "copy_weight": 0.9},
     "grammar, T 1.0, copy 8 × 0.95": {"constrained": True, "temperature": 1.0, "copy_lags": (8,),
                                       "copy_weight": 0.95},
+    # the leap prior (musiclib.lm.sampling.LeapPenalty): nats per semitone a melody interval exceeds a whole tone
+    "grammar, T 1.0, top-p 0.95, leap 0.1": {"constrained": True, "temperature": 1.0, "top_p": 0.95,
+                                             "leap_penalty": 0.1},
+    "grammar, T 1.0, top-p 0.95, leap 0.2": {"constrained": True, "temperature": 1.0, "top_p": 0.95,
+                                             "leap_penalty": 0.2},
+    "grammar, T 1.0, top-p 0.95, copy 8/4 × 0.95, leap 0.1": {"constrained": True, "temperature": 1.0,
+                                                              "top_p": 0.95, "copy_lags": (8, 4),
+                                                              "copy_weight": 0.95, "leap_penalty": 0.1},
+    "grammar, T 1.0, top-p 0.95, copy 8/4 × 0.95, leap 0.2": {"constrained": True, "temperature": 1.0,
+                                                              "top_p": 0.95, "copy_lags": (8, 4),
+                                                              "copy_weight": 0.95, "leap_penalty": 0.2},
+    "grammar, T 1.0, top-p 0.95, copy 8/4 × 0.95, leap 0.3": {"constrained": True, "temperature": 1.0,
+                                                              "top_p": 0.95, "copy_lags": (8, 4),
+                                                              "copy_weight": 0.95, "leap_penalty": 0.3},
+    "grammar, T 1.0, top-p 0.95, copy 8/4 × 0.95, leap 0.4": {"constrained": True, "temperature": 1.0,
+                                                              "top_p": 0.95, "copy_lags": (8, 4),
+                                                              "copy_weight": 0.95, "leap_penalty": 0.4},
+    "grammar, T 0.85, top-p 0.9, copy 8/4 × 0.95, leap 0.2": {"constrained": True, "temperature": 0.85,
+                                                              "top_p": 0.9, "copy_lags": (8, 4),
+                                                              "copy_weight": 0.95, "leap_penalty": 0.2},
+    "grammar, T 1.0, copy 8/4 × 0.95, leap 0.2": {"constrained": True, "temperature": 1.0, "copy_lags": (8, 4),
+                                                  "copy_weight": 0.95, "leap_penalty": 0.2},
 }
 """Label -> sampling options of :func:`musiclib.evaluation.lstm_set`. The first is what
 ``musiclib generate`` did before the grammar existed: the baseline row."""

@@ -57,6 +57,17 @@ def _probability(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
 def _copy_weight(text: str) -> float:
     """An argparse type: a number in [0, 1)."""
     try:
@@ -193,7 +204,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         return 2
     records = generate_lstm_set(bundle, args.out, n=args.n, n_bars=args.bars, temperature=args.temperature,
                                 top_p=args.top_p, seed=args.seed, primers=primers, copy_lags=args.copy_lags,
-                                copy_weight=args.copy_weight)
+                                copy_weight=args.copy_weight, leap_penalty=args.leap_penalty)
     dropped = sum(r["dropped"] for r in records)
     print(f"wrote {len(records)} MIDI files to {Path(args.out).resolve()} ({count_of(dropped, 'ill-formed token')} dropped)")
     return 0
@@ -470,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--copy-weight", type=_copy_weight, default=0.0,
                    help="probability in [0, 1) of taking the copied token (0: the model alone; the reference "
                         "models' validated settings: README, 'Sampling under the grammar, and reference models')")
+    p.add_argument("--leap-penalty", type=_non_negative_float, default=0.0, metavar="NATS",
+                   help="the leap prior: each semitone a melody interval exceeds a whole tone costs this many "
+                        "nats (0: the model alone)")
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("render", help="render MIDI/ABC files to WAV (FluidSynth, or the fallback synthesizer)")

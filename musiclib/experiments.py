@@ -231,14 +231,14 @@ def track_info(prepared: Prepared) -> dict[str, Any]:
 def generate_lstm_set(
     bundle, out_dir: str | Path, *, n: int, n_bars: int = 16, temperature: float = 1.0, top_p: float | None = 0.95,
     seed: int = 0, primers: Sequence[Sequence[str]] | None = None, copy_lags: Sequence[int] = (),
-    copy_weight: float = 0.0,
+    copy_weight: float = 0.0, leap_penalty: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Write ``n`` generated pieces as ``out_dir/lstm_<i>.mid``; return one record per piece.
 
     Piece ``i`` uses seed ``seed + i`` (and ``primers[i % len(primers)]`` when given),
     so every file can be regenerated on its own. The pieces are generated as one batch
     (:func:`musiclib.lm.sampling.sample_many`; ``copy_lags`` and ``copy_weight``: its
-    bar-copy prior).
+    bar-copy prior; ``leap_penalty``: its leap prior for the melody).
     """
     from musiclib.io import write_midi
     from musiclib.lm.sampling import sample_many
@@ -249,7 +249,7 @@ def generate_lstm_set(
     seeds = [seed + i for i in range(n)]
     piece_primers = [list(primers[i % len(primers)]) for i in range(n)] if primers else None
     sequences = sample_many(bundle, seeds=seeds, primers=piece_primers, n_bars=n_bars, temperature=temperature,
-                            top_p=top_p, copy_lags=copy_lags, copy_weight=copy_weight)
+                            top_p=top_p, copy_lags=copy_lags, copy_weight=copy_weight, leap_penalty=leap_penalty)
     records = []
     for i, tokens in enumerate(sequences):
         decoded = bundle.encoding.decode(tokens)
@@ -258,6 +258,7 @@ def generate_lstm_set(
                         "notes": decoded.tune.n_notes, "seed": seeds[i]})
     write_json(out_dir / "generation.json", {"temperature": temperature, "top_p": top_p, "n_bars": n_bars,
                                              "copy_lags": list(copy_lags), "copy_weight": copy_weight,
+                                             "leap_penalty": leap_penalty,
                                              "pieces": records})
     return records
 

@@ -230,6 +230,7 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], str | None], str]] = {
     "markov_top_p": (_probability, "a number in (0, 1]"),
     "copy_lags": (_bar_lags, "a non-empty list of integers >= 1 (bars back)"),
     "copy_weight": (_copy_weight, "a number in [0, 1)"),
+    "leap_penalty": (_non_negative_number, "a finite number >= 0 (nats per semitone)"),
     "n_bars": (_integer(1), "an integer >= 1"),
     "primer_bars": (_integer(1), "an integer >= 1"),
     "generated_dirs": (_text(empty=True), "comma-separated folders (a str; empty for none)"),

@@ -353,10 +353,10 @@ def test_evaluate_nottingham_parses_a_variant_row_and_refuses_a_bad_one():
 
     evaluate = _benchmark_script("evaluate_nottingham.py")
     row, options = evaluate.parse_variant("Transformer + copy 8 × 0.9=Transformer:copy_lags=8/4,copy_weight=0.9,"
-                                          "top_p=none,constrained=false,temperature=0.9")
+                                          "top_p=none,constrained=false,temperature=0.9,leap_penalty=0.2")
     assert row == "Transformer + copy 8 × 0.9"
     assert options == {"model": "Transformer", "copy_lags": (8, 4), "copy_weight": 0.9, "top_p": None,
-                       "constrained": False, "temperature": 0.9}
+                       "constrained": False, "temperature": 0.9, "leap_penalty": 0.2}
     args = evaluate.parse_args(["--variant", "LSTM at 0.9=LSTM:temperature=0.9"])
     assert args.variant == [("LSTM at 0.9", {"model": "LSTM", "temperature": 0.9})]
     for bad in ("no model", "row=LSTM", "row=LSTM:beam=4", "row=LSTM:copy_lags=8,4", "row=LSTM:top_p=high"):

@@ -97,9 +97,9 @@ def test_prepare_train_generate_render_end_to_end(tmp_path):
 def test_generate_samples_a_reference_bundle_with_the_bar_copy_prior(tmp_path, capsys):
     out = tmp_path / "copied"
     assert cli.main(["generate", "--bundle", "folk-transformer", "-n", "2", "--bars", "4", "--copy-lags", "2/1",
-                     "--copy-weight", "0.9", "--out", str(out)]) == 0
+                     "--copy-weight", "0.9", "--leap-penalty", "0.2", "--out", str(out)]) == 0
     record = json.loads((out / "generation.json").read_text())
-    assert record["copy_lags"] == [2, 1] and record["copy_weight"] == 0.9
+    assert record["copy_lags"] == [2, 1] and record["copy_weight"] == 0.9 and record["leap_penalty"] == 0.2
     assert len(list(out.glob("*.mid"))) == 2 and "0 ill-formed tokens" in capsys.readouterr().out
     assert cli.main(["generate", "--bundle", "folk-transformer", "--copy-weight", "0.5", "--out", str(out)]) == 2
     assert "--copy-weight needs --copy-lags" in capsys.readouterr().err

@@ -389,7 +389,13 @@ def test_model_sets_adds_a_row_per_variant_sampled_with_its_own_options(monkeypa
     assert list(generated) == ["LSTM", "Transformer", "Transformer + copy", "Markov", "uniform"]
     bundle, options = seen[-1]
     assert bundle is transformer and options == {"seed": 0, "n_bars": 2, "top_p": None, "temperature": 1.0,
-                                                 "constrained": True, "copy_lags": (8,), "copy_weight": 0.9}
+                                                 "constrained": True, "copy_lags": (8,), "copy_weight": 0.9,
+                                                 "leap_penalty": 0.0}
+    seen.clear()  # the priors given to model_sets reach the plain rows and the variants alike
+    ev.model_sets(lstm=lstm, transformer=transformer, copy_lags=[8, 4], copy_weight=0.95, leap_penalty=0.2, **common,
+                  variants={"Transformer, no leap": {"model": "Transformer", "leap_penalty": 0.0}})
+    priors = [(kw["copy_lags"], kw["copy_weight"], kw["leap_penalty"]) for _, kw in seen]
+    assert priors == [((8, 4), 0.95, 0.2), ((8, 4), 0.95, 0.2), ((8, 4), 0.95, 0.0)]
     assert variant["model"] == "Transformer"  # the caller's mapping is left as it was
     for bad, message in (({"model": "GAN"}, "'model' must be one of"), ({"model": "LSTM", "beam": 4}, "unknown"),
                          ({"model": "Transformer"}, "no Transformer bundle")):

@@ -20,8 +20,10 @@ from musiclib.lm.lstm import build_lstm, config_for
 from musiclib.lm.ngram import NGramModel
 from musiclib.lm.sampling import (
     MAX_TOKENS_PER_BAR,
+    STEP_SEMITONES,
     BarCopy,
     GenerationResult,
+    LeapPenalty,
     ModelParts,
     _bar_copy,
     generate_midi,
@@ -319,6 +321,72 @@ def test_copy_prior_repeats_bars_keeps_the_grammar_and_is_off_by_default(trained
     (dict(copy_weight=0.5, copy_lags=(True,)), "copy_lags")])
 def test_bad_copy_options_are_named(trained, options, message):
     parts, _ = trained
+    with pytest.raises(ValueError, match=message):
+        sample_tokens(parts, n_bars=2, **options)
+    with pytest.raises(ValueError, match=message):
+        sample_many(parts, seeds=[0], n_bars=2, **options)
+
+
+def _fed(grammar, vocab, tokens):
+    state = grammar.start()
+    for token_id in vocab.encode(tokens):
+        state.feed(token_id)
+    assert state.repaired == 0
+    return state
+
+
+def test_leap_penalty_charges_each_semitone_beyond_a_whole_tone_of_a_melody_pitch_only():
+    encoding = get_encoding("events", n_tracks=2)
+    vocab = encoding.vocabulary()
+    grammar = EventGrammar(encoding, vocab, monophonic=(0,))
+    leap = LeapPenalty(0.5, grammar)
+    opening = ["BOS", "Meter_4/4", "Bar", "Pos_0", "Track_0", "Pitch_60", "Dur_12", "Track_1", "Pitch_48",
+               "Dur_24", "Pos_12", "Track_0"]
+    state = grammar.start()
+    for token_id in vocab.encode(opening):
+        state.feed(token_id)
+        leap.feed(token_id, state)
+    assert state.awaiting_pitch and leap.previous == {0: 60}  # the chord track's 48 is not the melody's
+    logits = leap.apply(np.zeros(len(vocab)), state)
+    cost = {pitch: -logits[vocab.id(f"Pitch_{pitch}")] for pitch in (58, 60, 62, 63, 67, 72, 48)}
+    assert cost == {58: 0.0, 60: 0.0, 62: 0.0, 63: 0.5, 67: 2.5, 72: 5.0, 48: 5.0}
+    assert STEP_SEMITONES == 2
+    assert not np.any(logits[~grammar.is_pitch])  # only pitches are charged
+    chord = _fed(grammar, vocab, opening[:-1] + ["Track_1"])  # a chord-track pitch is never charged
+    assert not np.any(leap.apply(np.zeros(len(vocab)), chord))
+    first = LeapPenalty(0.5, grammar)  # the melody's first note has nothing to leap from
+    assert not np.any(first.apply(np.zeros(len(vocab)), _fed(grammar, vocab, opening[:5])))
+
+
+def test_leap_penalty_narrows_the_melodys_intervals_keeps_the_grammar_and_is_off_by_default(trained):
+    parts, _ = trained
+    parts = parts._replace(monophonic=(0,))
+    options = dict(n_bars=8, temperature=2.0)
+    plain = sample_many(parts, seeds=range(12), **options)
+    assert plain == sample_many(parts, seeds=range(12), leap_penalty=0.0, **options)
+    narrow = sample_many(parts, seeds=range(12), leap_penalty=1.0, **options)
+    assert narrow == [sample_tokens(parts, seed=s, leap_penalty=1.0, **options) for s in range(12)]
+
+    def mean_leap(sequences):
+        intervals = []
+        for tokens in sequences:
+            pitches = [int(t.split("_")[1]) for t in tokens if t.startswith("Pitch_")]
+            intervals += list(np.abs(np.diff(pitches)))
+        return float(np.mean(intervals))
+
+    assert mean_leap(narrow) < mean_leap(plain) - 1.0
+    grammar = EventGrammar(parts.encoding, parts.vocab, monophonic=(0,))
+    for tokens in narrow:
+        _fed(grammar, parts.vocab, tokens)
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(leap_penalty=-0.1), "leap_penalty"), (dict(leap_penalty=float("inf")), "leap_penalty"),
+    (dict(leap_penalty=True), "leap_penalty"), (dict(leap_penalty=0.5, constrained=False), "grammar"),
+    (dict(leap_penalty=0.5, monophonic=()), "monophonic")])
+def test_bad_leap_options_are_named(trained, options, message):
+    parts, _ = trained
+    parts = parts._replace(monophonic=options.pop("monophonic", (0,)))
     with pytest.raises(ValueError, match=message):
         sample_tokens(parts, n_bars=2, **options)
     with pytest.raises(ValueError, match=message):

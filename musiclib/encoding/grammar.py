@@ -206,6 +206,11 @@ class GrammarState:
         return np.zeros(g.size, dtype=bool)  # after EOS nothing follows
 
     @property
+    def awaiting_pitch(self) -> bool:
+        """Whether the next token is the first ``Pitch`` of a track at a position (:attr:`track` says which)."""
+        return self.phase == _AFTER_TRACK
+
+    @property
     def complete(self) -> bool:
         """Whether the sequence could end here without a dangling ``Pitch``."""
         return self.phase != _AFTER_PITCH

@@ -19,12 +19,13 @@ __all__ = [
 
 def lstm_set(bundle: Any, n: int, *, seed: int, n_bars: int = 16, temperature: float = 1.0,
              top_p: float | None = 0.95, constrained: bool = True, copy_lags: Sequence[int] = (),
-             copy_weight: float = 0.0) -> list[Tune]:
+             copy_weight: float = 0.0, leap_penalty: float = 0.0) -> list[Tune]:
     """``n`` pieces of ``n_bars`` bars sampled from a token-model bundle (LSTM or Transformer;
     from ``BOS``, as one batch), decoded.
 
     ``constrained`` samples under the event grammar; ``copy_lags`` and ``copy_weight``
-    set the bar-copy prior (see :func:`musiclib.lm.sampling.sample_tokens`).
+    set the bar-copy prior, ``leap_penalty`` the melody's leap prior (see
+    :func:`musiclib.lm.sampling.sample_tokens`).
     """
     from musiclib.lm.bundle import load_bundle
     from musiclib.lm.sampling import sample_many
@@ -32,11 +33,12 @@ def lstm_set(bundle: Any, n: int, *, seed: int, n_bars: int = 16, temperature: f
     if not hasattr(bundle, "model"):
         bundle = load_bundle(bundle)
     sequences = sample_many(bundle, seeds=_piece_seeds(seed, n), n_bars=n_bars, temperature=temperature,
-                            top_p=top_p, constrained=constrained, copy_lags=copy_lags, copy_weight=copy_weight)
+                            top_p=top_p, constrained=constrained, copy_lags=copy_lags, copy_weight=copy_weight,
+                            leap_penalty=leap_penalty)
     return [bundle.encoding.decode(tokens).tune for tokens in sequences]
 
 
-_VARIANT_OPTIONS = frozenset({"temperature", "top_p", "constrained", "copy_lags", "copy_weight"})
+_VARIANT_OPTIONS = frozenset({"temperature", "top_p", "constrained", "copy_lags", "copy_weight", "leap_penalty"})
 
 
 def _variant_maker(row: str, options: dict[str, Any], bundles: Mapping[str, Any], *, n: int, n_bars: int,
@@ -87,6 +89,9 @@ def model_sets(
     top_p: float | None = 0.95,
     temperature: float = 1.0,
     constrained: bool = True,
+    copy_lags: Sequence[int] = (),
+    copy_weight: float = 0.0,
+    leap_penalty: float = 0.0,
     markov_top_p: float | None = None,
     variants: Mapping[str, Mapping[str, Any]] | None = None,
     progress: Callable[[str], None] | None = None,
@@ -115,6 +120,9 @@ def model_sets(
     temperature, constrained
         The LSTM's sampling temperature, and whether it samples under the event
         grammar (the Markov chain never does: it is the floor of token statistics).
+    copy_lags, copy_weight, leap_penalty
+        The LSTM's and the Transformer's bar-copy and leap priors (:func:`lstm_set`;
+        the defaults sample the model alone).
     markov_top_p
         Nucleus sampling for the Markov chain; ``None`` uses ``top_p``. Lets a model
         sample at the setting chosen for it on validation while the baseline keeps the
@@ -122,7 +130,7 @@ def model_sets(
     variants
         More rows of the LSTM or the Transformer sampled otherwise: row name to
         ``{"model": "LSTM" or "Transformer", **options}``, the options of :func:`lstm_set`
-        (``temperature``, ``top_p``, ``constrained``, ``copy_lags``, ``copy_weight``) that
+        (``temperature``, ``top_p``, ``constrained``, ``copy_lags``, ``copy_weight``, ``leap_penalty``) that
         replace this call's, e.g. the setting a recipe chose on validation.
     progress
         Called with one line per set made.
@@ -146,14 +154,14 @@ def model_sets(
         gan = load_gan_bundle(gan)
     shapes = [excerpt(tune, n_bars=n_bars) for tune in reference]
     makers: dict[str, Callable[[int], list[Tune]]] = {}
+    sampling = {"top_p": top_p, "temperature": temperature, "constrained": constrained, "copy_lags": tuple(copy_lags),
+                "copy_weight": copy_weight, "leap_penalty": leap_penalty}
     for name, bundle in (("LSTM", lstm), ("Transformer", transformer)):
         if bundle is not None:
-            makers[name] = lambda seed, bundle=bundle: lstm_set(bundle, n, seed=seed, n_bars=n_bars, top_p=top_p,
-                                                                temperature=temperature, constrained=constrained)
+            makers[name] = lambda seed, bundle=bundle: lstm_set(bundle, n, seed=seed, n_bars=n_bars, **sampling)
     for row, options in (variants or {}).items():
         makers[row] = _variant_maker(row, dict(options), {"LSTM": lstm, "Transformer": transformer}, n=n,
-                                     n_bars=n_bars, defaults={"top_p": top_p, "temperature": temperature,
-                                                              "constrained": constrained})
+                                     n_bars=n_bars, defaults=sampling)
     if gan is not None:
         per_piece = max(n_bars // gan.config.n_bars, 1)
         makers["GAN"] = lambda seed: gan_set(gan, n, seed=seed, phrases_per_piece=per_piece)

@@ -42,6 +42,9 @@ __all__ = [
     "check_sampling",
     "BarCopy",
     "check_copy",
+    "LeapPenalty",
+    "check_leap",
+    "STEP_SEMITONES",
     "DEFAULT_PRIMER",
     "BAR_TOKEN",
     "BANNED_TOKENS",
@@ -53,6 +56,9 @@ BAR_TOKEN = "Bar"
 
 DOWNBEAT_TOKEN = "Pos_0"
 """The event encoding's onset on the bar line: a first bar that opens otherwise is a pickup (:class:`BarCopy`)."""
+
+STEP_SEMITONES = 2
+"""The largest melodic step (a whole tone): :class:`LeapPenalty` lets steps and repeated notes pass free."""
 
 DEFAULT_PRIMER = ("BOS",)
 """What generation starts from when no primer is given."""
@@ -551,6 +557,70 @@ def _bar_copy(copy_lags: Sequence[int], copy_weight: float, vocab: Any, bar_toke
     return BarCopy(copy_lags, copy_weight, vocab.id(bar_token), downbeat_id=None if downbeat is None else vocab.id(downbeat))
 
 
+class LeapPenalty:
+    """A leap prior for melodies: every semitone a melodic interval exceeds a whole tone costs ``penalty`` nats.
+
+    A network that has seen little data learns which pitches a tune uses long before it
+    learns which pitch follows which: its melodies then jump about the key (a mean absolute
+    interval near 5 semitones where folk tunes move 2.6). ``LeapPenalty`` is a one-parameter
+    product of experts with the model (shallow fusion, as an external language model is
+    fused with a speech recogniser's): when the grammar expects the pitch of a note on a
+    monophonic track (the melody) whose previous pitch is known, it lowers the logit of each
+    pitch ``p`` by ``penalty * max(0, |p - previous| - STEP_SEMITONES)``. Repeated notes
+    and steps are untouched; larger leaps are made rarer, never impossible. It acts before
+    the temperature (so at temperature ``T`` the cost is ``penalty / T``) and before the
+    nucleus cut; a copied bar (:class:`BarCopy`) keeps its own pitches.
+
+    Parameters
+    ----------
+    penalty
+        Nats per semitone beyond a whole tone (0: the model alone).
+    grammar
+        The :class:`~musiclib.encoding.grammar.EventGrammar` sampling follows: it names the
+        pitch tokens, their pitches and the monophonic tracks.
+    """
+
+    def __init__(self, penalty: float, grammar: Any) -> None:
+        self.penalty = float(penalty)
+        self.grammar = grammar
+        self.pitch_ids = np.flatnonzero(grammar.is_pitch)
+        self.pitches = grammar.value[self.pitch_ids].astype(np.float64)
+        self.previous: dict[int, int] = {}  # monophonic track -> its last pitch
+
+    def feed(self, token_id: int, state: Any) -> None:
+        """Record ``token_id``, already fed to the grammar ``state``."""
+        if self.grammar.is_pitch[token_id] and state.track >= 0 and self.grammar.is_mono_track[state.track]:
+            self.previous[int(state.track)] = int(self.grammar.value[token_id])
+
+    def apply(self, logits: np.ndarray, state: Any) -> np.ndarray:
+        """``logits`` (changed in place and returned) with the leap costs of the next melody pitch."""
+        if not state.awaiting_pitch or state.track not in self.previous:
+            return logits
+        leap = np.abs(self.pitches - self.previous[state.track]) - STEP_SEMITONES
+        logits[self.pitch_ids] -= self.penalty * np.maximum(leap, 0.0)
+        return logits
+
+
+def check_leap(leap_penalty: float) -> None:
+    """Validate the ``leap_penalty`` option of :func:`sample_tokens`; ``ValueError`` if it is not a number ≥ 0."""
+    if (isinstance(leap_penalty, bool) or not isinstance(leap_penalty, (int, float))
+            or not np.isfinite(leap_penalty) or leap_penalty < 0):
+        raise ValueError(f"leap_penalty must be a finite number >= 0 (nats per semitone), got {leap_penalty!r}")
+
+
+def _leap(leap_penalty: float, grammar: Any) -> LeapPenalty | None:
+    check_leap(leap_penalty)
+    if leap_penalty == 0:
+        return None
+    if grammar is None:
+        raise ValueError("leap_penalty needs the event encoding's grammar (constrained=True): it finds the melody "
+                         "notes through it")
+    if not grammar.monophonic:
+        raise ValueError("leap_penalty acts on monophonic tracks, and this model's data has none "
+                         "(data_info['monophonic_tracks'] is empty)")
+    return LeapPenalty(leap_penalty, grammar)
+
+
 def _draw(logits: np.ndarray, rng: np.random.Generator, copy: BarCopy | None, **options: Any) -> int:
     """The next token: the bar-copy prior's (:meth:`BarCopy.draw`) when it copies, else :func:`next_token`'s."""
     token_id = copy.draw(logits, rng) if copy is not None else None
@@ -572,6 +642,7 @@ def sample_tokens(
     constrained: bool = True,
     copy_lags: Sequence[int] = (),
     copy_weight: float = 0.0,
+    leap_penalty: float = 0.0,
 ) -> list[str]:
     """Generate a token sequence.
 
@@ -615,6 +686,10 @@ def sample_tokens(
         of the bar ``lag`` bars back (the first of ``copy_lags`` there is), its next token
         is taken with probability ``copy_weight`` (if the grammar allows it). 0 (the
         default): the model alone, and the same tokens as without these options.
+    leap_penalty
+        A leap prior for the melody (:class:`LeapPenalty`, needs ``constrained=True``):
+        each semitone a monophonic track's interval exceeds a whole tone costs this many
+        nats. 0 (the default): the model alone.
 
     Returns
     -------
@@ -644,6 +719,7 @@ def sample_tokens(
     if n_bars is not None and bar_id is None:
         raise ValueError(f"n_bars needs the bar token {bar_token!r}, which this vocabulary lacks")
     copy = _bar_copy(copy_lags, copy_weight, vocab, bar_token)
+    leap = _leap(leap_penalty, grammar)
 
     if hasattr(parts.model, "distribution"):
         stepper: Any = _DistributionStepper(parts.model)
@@ -658,11 +734,15 @@ def sample_tokens(
             state.feed(token_id)
         if copy is not None:
             copy.feed(token_id)
+        if leap is not None:
+            leap.feed(token_id, state)
     generated: list[int] = []
     bars = 0
     limit = max_tokens if max_tokens is not None else n_bars * MAX_TOKENS_PER_BAR
     while len(generated) < limit:
         logits = _mask(logits, banned, state)
+        if leap is not None:
+            leap.apply(logits, state)
         token_id = _draw(logits, rng, copy, temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)
         if token_id == bar_id and n_bars is not None:
             if bars == n_bars:
@@ -673,6 +753,8 @@ def sample_tokens(
             state.feed(token_id, check=False)
         if copy is not None:
             copy.feed(token_id)
+        if leap is not None:
+            leap.feed(token_id, state)
         if token_id == eos_id or len(generated) >= limit:
             break
         logits = stepper(token_id)
@@ -682,7 +764,8 @@ def sample_tokens(
 class _Row:
     """One sequence of a :func:`sample_many` batch: what is left to feed, what came out."""
 
-    def __init__(self, primer_ids: list[int], seed: int, grammar: Any = None, copy: BarCopy | None = None) -> None:
+    def __init__(self, primer_ids: list[int], seed: int, grammar: Any = None, copy: BarCopy | None = None,
+                 leap: LeapPenalty | None = None) -> None:
         self.pending = list(primer_ids)  # primer tokens still to feed (the first is fed at once)
         self.generated: list[int] = []
         self.bars = 0
@@ -690,11 +773,18 @@ class _Row:
         self.rng = np.random.default_rng(seed)
         self.state = grammar.start() if grammar is not None else None
         self.copy = copy
+        self.leap = leap
         for token_id in primer_ids:
-            if self.state is not None:
-                self.state.feed(token_id)
-            if self.copy is not None:
-                self.copy.feed(token_id)
+            self.feed(token_id, check=True)
+
+    def feed(self, token_id: int, *, check: bool = False) -> None:
+        """Tell the grammar, the copy prior and the leap prior the next token."""
+        if self.state is not None:
+            self.state.feed(token_id, check=check)
+        if self.copy is not None:
+            self.copy.feed(token_id)
+        if self.leap is not None:
+            self.leap.feed(token_id, self.state)
 
 
 def sample_many(
@@ -713,6 +803,7 @@ def sample_many(
     constrained: bool = True,
     copy_lags: Sequence[int] = (),
     copy_weight: float = 0.0,
+    leap_penalty: float = 0.0,
 ) -> list[list[str]]:
     """Generate one token sequence per seed, advancing a batch of sequences per network step.
 
@@ -732,7 +823,7 @@ def sample_many(
         One seed per sequence to generate (non-negative integers).
     primers
         One primer per sequence, or one for all, or None for ``["BOS"]``.
-    max_tokens, n_bars, temperature, top_k, top_p, greedy, bar_token, constrained, copy_lags, copy_weight
+    max_tokens, n_bars, temperature, top_k, top_p, greedy, bar_token, constrained, copy_lags, copy_weight, leap_penalty
         As for :func:`sample_tokens`.
     batch_size
         Sequences advanced together (memory grows with it; 128 suits a CPU).
@@ -763,6 +854,7 @@ def sample_many(
     if n_bars is not None and bar_token not in vocab:
         raise ValueError(f"n_bars needs the bar token {bar_token!r}, which this vocabulary lacks")
     _bar_copy(copy_lags, copy_weight, vocab, bar_token)  # checks
+    _leap(leap_penalty, grammar)
     results: list[list[str]] = []
     for start in range(0, len(seeds), batch_size):
         chunk = seeds[start : start + batch_size]
@@ -770,7 +862,8 @@ def sample_many(
                          for i in range(len(chunk))]
         rows = _sample_batch(parts, vocab, chunk, chunk_primers, max_tokens=max_tokens, n_bars=n_bars,
                              temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy, bar_token=bar_token,
-                             grammar=grammar, copy_lags=copy_lags, copy_weight=copy_weight)
+                             grammar=grammar, copy_lags=copy_lags, copy_weight=copy_weight,
+                             leap_penalty=leap_penalty)
         results.extend(primer + vocab.decode(_complete(row.generated, row.state))
                        for primer, row in zip(chunk_primers, rows))
     return results
@@ -779,14 +872,15 @@ def sample_many(
 def _sample_batch(parts: ModelParts, vocab: Any, seeds: list[int], primers: list[list[str]], *,
                   max_tokens: int | None, n_bars: int | None, temperature: float, top_k: int | None,
                   top_p: float | None, greedy: bool, bar_token: str, grammar: Any = None,
-                  copy_lags: Sequence[int] = (), copy_weight: float = 0.0) -> list[_Row]:
+                  copy_lags: Sequence[int] = (), copy_weight: float = 0.0,
+                  leap_penalty: float = 0.0) -> list[_Row]:
     step = _fast_step(parts.model, parts.config)
     banned = [vocab.id(token) for token in BANNED_TOKENS if token in vocab]
     eos_id = vocab.id("EOS") if "EOS" in vocab else None
     bar_id = vocab.id(bar_token) if bar_token in vocab else None
     limit = max_tokens if max_tokens is not None else n_bars * MAX_TOKENS_PER_BAR
-    rows = [_Row(_primer_ids(vocab, primer), seed, grammar, _bar_copy(copy_lags, copy_weight, vocab, bar_token))
-            for primer, seed in zip(primers, seeds)]
+    rows = [_Row(_primer_ids(vocab, primer), seed, grammar, _bar_copy(copy_lags, copy_weight, vocab, bar_token),
+                 _leap(leap_penalty, grammar)) for primer, seed in zip(primers, seeds)]
     states = step.initial_states(len(rows))
     inputs = np.array([[row.pending.pop(0)] for row in rows], dtype=np.int32)
     while not all(row.done for row in rows):
@@ -798,6 +892,8 @@ def _sample_batch(parts: ModelParts, vocab: Any, seeds: list[int], primers: list
                 inputs[i, 0] = row.pending.pop(0)
                 continue
             logits = _mask(logits_batch[i], banned, row.state)
+            if row.leap is not None:
+                row.leap.apply(logits, row.state)
             token_id = _draw(logits, row.rng, row.copy, temperature=temperature, top_k=top_k, top_p=top_p,
                              greedy=greedy)
             if token_id == bar_id and n_bars is not None:
@@ -806,10 +902,7 @@ def _sample_batch(parts: ModelParts, vocab: Any, seeds: list[int], primers: list
                     continue
                 row.bars += 1
             row.generated.append(token_id)
-            if row.state is not None:
-                row.state.feed(token_id, check=False)
-            if row.copy is not None:
-                row.copy.feed(token_id)
+            row.feed(token_id)
             if token_id == eos_id or len(row.generated) >= limit:
                 row.done = True
                 continue
