@@ -420,7 +420,7 @@ def test_generate_midi_is_byte_identical_for_a_seed(trained, tmp_path):
     parts, _ = trained
     a = generate_midi(parts, tmp_path / "a.mid", max_tokens=150, seed=11, temperature=0.9)
     b = generate_midi(parts, tmp_path / "b.mid", max_tokens=150, seed=11, temperature=0.9)
-    c = generate_midi(parts, tmp_path / "c.mid", max_tokens=150, seed=12, temperature=0.9)
+    generate_midi(parts, tmp_path / "c.mid", max_tokens=150, seed=12, temperature=0.9)
     assert isinstance(a, GenerationResult) and a.path == tmp_path / "a.mid"
     assert a.tokens == b.tokens and isinstance(a.dropped, int) and a.dropped >= 0
     assert (tmp_path / "a.mid").read_bytes() == (tmp_path / "b.mid").read_bytes()
