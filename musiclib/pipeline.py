@@ -429,6 +429,30 @@ def _fresh_staging(run_dir: Path) -> Path:
     return staging
 
 
+def local_kernel_manager() -> type:
+    """The kernel manager the pipeline starts its kernels with: IPC sockets where the system has them.
+
+    jupyter_client's default talks to a kernel over localhost TCP ports, which any local
+    user can connect to, and ipykernel ≥ 7.3 warns about it once per notebook
+    ("Kernel is running over TCP without encryption"). On POSIX systems the pipeline's
+    kernels listen on Unix sockets next to their connection files instead, in Jupyter's
+    runtime folder, which only their owner may open. Windows keeps TCP.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    if os.name == "nt":
+        return AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        """An :class:`~jupyter_client.manager.AsyncKernelManager` whose kernel listens on IPC sockets."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.transport = "ipc"
+
+    return IPCKernelManager
+
+
 def _execute(source: Path, output: Path, partial: Path, parameters: dict[str, Any], *, source_dir: Path,
              progress: bool, kernel_name: str) -> None:
     """Execute ``source`` with papermill into ``partial``, then rename it onto ``output``.
@@ -448,7 +472,7 @@ def _execute(source: Path, output: Path, partial: Path, parameters: dict[str, An
     try:
         papermill.execute_notebook(
             str(source), str(partial), parameters=parameters, cwd=str(source_dir), progress_bar=progress,
-            log_output=False, kernel_name=kernel_name,
+            log_output=False, kernel_name=kernel_name, kernel_manager_class=local_kernel_manager(),
         )
     except papermill.PapermillExecutionError as error:
         _move_into_place(partial, output)

@@ -65,6 +65,18 @@ def test_runs_in_order_with_parameters_and_writes_a_manifest(tmp_path, walkthrou
     assert "dataset" not in manifest["notebooks"]["01_write.ipynb"]["parameters"]
 
 
+def test_the_pipelines_kernels_talk_over_ipc_sockets_not_tcp_ports(tmp_path, capfd):
+    source = tmp_path / "notebooks"
+    source.mkdir()
+    write_notebook(source, "01_transport.ipynb", "from ipykernel import get_connection_info\n"
+                   "Path(run_dir, 'transport.txt').write_text(get_connection_info(unpack=True)['transport'])")
+    config = pipeline.PipelineConfig(name="ipc", runs_root=tmp_path / "runs")
+    run_dir = pipeline.run(config, notebooks=("01_transport.ipynb",), source_dir=source, log=[].append,
+                           progress=False)
+    assert (run_dir / "transport.txt").read_text() == ("tcp" if os.name == "nt" else "ipc")
+    assert "without encryption" not in capfd.readouterr().err  # ipykernel's warning about TCP
+
+
 def test_preset_and_epochs_pass_through_only_when_given():
     plain = pipeline.PipelineConfig().parameters()
     assert "preset" not in plain and "epochs" not in plain  # the notebooks' own defaults (short presets)
