@@ -215,8 +215,8 @@ def main(argv: list[str] | None = None) -> int:
              f"**Test split** ({len(by_split['test'])} tunes, not used for any choice):", "",
              *_markdown_rows(test, test_real), "",
              f"Bundle `{args.bundle}` ({bundle.metrics.get('preset', '?')} preset, "
-             f"{len(bundle.history.get('loss', []))} epochs). Means over seeds. Melody polyphony: share of the time "
-             "the melody sounds two or more notes. Command: `" + command + "`."]
+             f"{ml.stats.count_of(len(bundle.history.get('loss', [])), 'epoch')}). Means over seeds. "
+             "Melody polyphony: share of the time the melody sounds two or more notes. Command: `" + command + "`."]
     atomic_write(out.with_suffix(".md"), "\n".join(lines) + "\n")
     write_json(out.with_suffix(".json"), {"command": command, "bundle": str(args.bundle), "settings": SETTINGS,
                                           "validation": {"rows": valid, "real": valid_real}, "chosen": chosen,

@@ -615,9 +615,8 @@ def _leap(leap_penalty: float, grammar: Any) -> LeapPenalty | None:
     if grammar is None:
         raise ValueError("leap_penalty needs the event encoding's grammar (constrained=True): it finds the melody "
                          "notes through it")
-    if not grammar.monophonic:
-        raise ValueError("leap_penalty acts on monophonic tracks, and this model's data has none "
-                         "(data_info['monophonic_tracks'] is empty)")
+    if not grammar.monophonic:  # no melody to keep smooth (piano music): the model alone
+        return None
     return LeapPenalty(leap_penalty, grammar)
 
 
@@ -689,7 +688,8 @@ def sample_tokens(
     leap_penalty
         A leap prior for the melody (:class:`LeapPenalty`, needs ``constrained=True``):
         each semitone a monophonic track's interval exceeds a whole tone costs this many
-        nats. 0 (the default): the model alone.
+        nats. 0 (the default), or a source without monophonic tracks (a bundle's
+        ``data_info["monophonic_tracks"]``, e.g. piano music): the model alone.
 
     Returns
     -------
