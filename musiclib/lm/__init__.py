@@ -63,6 +63,8 @@ _EXPORTS = {
     "check_sampling": "sampling",
     "BarCopy": "sampling",
     "check_copy": "sampling",
+    "LeapPenalty": "sampling",
+    "check_leap": "sampling",
     "DEFAULT_PRIMER": "sampling",
     "BAR_TOKEN": "sampling",
     "BANNED_TOKENS": "sampling",
