@@ -31,7 +31,8 @@ RECIPES: dict[str, dict] = {
     # Trained to convergence: early stopping ended it after 32 epochs (best 28; 8 epochs gave test NLL 0.587).
     "nottingham-lstm": {"dataset": "nottingham", "path": str(SHARED / "nottingham"), "preset": "default",
                         "epochs": 40},
-    "folk-lstm": {"dataset": "folk", "path": None, "preset": "default", "epochs": 3},
+    # Trained to convergence (20 epochs max, early stopping); 3 epochs gave test C2ST 0.990, overlap 0.772.
+    "folk-lstm": {"dataset": "folk", "path": None, "preset": "default", "epochs": 20},
     "nottingham-transformer": {"dataset": "nottingham", "path": str(SHARED / "nottingham"), "preset": "default",
                                "epochs": 7, "architecture": "transformer"},
     # The walkthrough's small Transformer trained longer: it fits the reference budget (25 MB in all).
